@@ -1,0 +1,41 @@
+#include "config.h"
+
+#include "check_main.h"
+#include "cleanup.h"
+#include "stats.h"
+
+static const struct {
+	double p;
+	double want;
+} cases[] = {
+	/* Over 1..10 (given shuffled): nearest rank ceil(p/100*n). */
+	{ 50, 5 }, { 90, 9 }, { 99, 10 }, { 100, 10 },
+	{ 10, 1 }, { 1, 1 },  { 0.1, 1 }, { 51, 6 },
+};
+
+START_TEST(nearest_rank)
+{
+	double v[] = { 7, 3, 10, 1, 9, 2, 8, 4, 6, 5 };
+	ck_assert_double_eq(stats_percentile(v, ARRAY_SIZE(v), cases[_i].p),
+			    cases[_i].want);
+}
+END_TEST
+
+START_TEST(edge_sizes)
+{
+	double one[] = { 42 };
+	ck_assert_double_eq(stats_percentile(NULL, 0, 50), 0);
+	ck_assert_double_eq(stats_percentile(one, 1, 99), 42);
+	ck_assert_double_eq(stats_percentile(one, 1, 1), 42);
+}
+END_TEST
+
+Suite *make_suite(void)
+{
+	Suite *s = suite_create("stats");
+	TCase *tc = tcase_create("core");
+	tcase_add_loop_test(tc, nearest_rank, 0, (int)ARRAY_SIZE(cases));
+	tcase_add_test(tc, edge_sizes);
+	suite_add_tcase(s, tc);
+	return s;
+}
