@@ -28,6 +28,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "probe.h"
+#include "stats.h"
 #include "timeutil.h"
 
 #define PROBE_ERROR_MAX	 256
@@ -105,19 +106,6 @@ void probe_spec_release(struct probe_spec *spec)
 	free(spec->host);
 	free(spec->service);
 	memset(spec, 0, sizeof(*spec));
-}
-
-double probe_percentile(const double *sorted, size_t n, double pct)
-{
-	if (n == 0)
-		return NAN;
-	/* Multiply before dividing so whole ranks stay exact in binary. */
-	double rank = ceil(pct * (double)n / 100.0);
-	if (!(rank >= 1))
-		rank = 1;
-	if (rank > (double)n)
-		rank = (double)n;
-	return sorted[(size_t)rank - 1];
 }
 
 static uint64_t sec_to_ns(double s)
@@ -804,13 +792,6 @@ int probe_runner_wait_first(struct probe_runner *r, double timeout_s)
 	return ret;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 static void kv_double_or_null(struct jsonw *w, const char *key, bool have,
 			      double v)
 {
@@ -832,10 +813,11 @@ static void report_slot(struct probe_runner *r, struct probe_slot *s,
 		s->have_pct = s->lat_len > 0;
 		if (s->have_pct) {
 			memcpy(r->sorted, s->lat, s->lat_len * sizeof(double));
-			qsort(r->sorted, s->lat_len, sizeof(double),
-			      cmp_double);
-			s->p50 = probe_percentile(r->sorted, s->lat_len, 50);
-			s->p99 = probe_percentile(r->sorted, s->lat_len, 99);
+			stats_sort(r->sorted, s->lat_len);
+			s->p50 =
+			    stats_percentile_sorted(r->sorted, s->lat_len, 50);
+			s->p99 =
+			    stats_percentile_sorted(r->sorted, s->lat_len, 99);
 		}
 	}
 

@@ -74,9 +74,4 @@ void probe_runner_report(struct probe_runner *r, struct jsonw *w);
  * timeout), join it and free everything. NULL ok; returns NULL. */
 struct probe_runner *probe_runner_stop(struct probe_runner *r);
 
-/* The nearest-rank pct-th percentile (0 < pct <= 100) of the n values in
- * sorted, which must be in ascending order: the value at rank
- * ceil(pct / 100 * n). Returns NaN when n is 0. */
-double probe_percentile(const double *sorted, size_t n, double pct);
-
 #endif

@@ -713,38 +713,6 @@ START_TEST(repeats_on_interval)
 }
 END_TEST
 
-START_TEST(percentile_table)
-{
-	static const double one[] = { 7 };
-	static const double four[] = { 1, 2, 3, 4 };
-	static const double ten[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
-	static double hundred[100];
-	static const struct {
-		const double *v;
-		size_t n;
-		double pct, want;
-	} cases[] = {
-		{ one, 1, 50, 7 },	  { one, 1, 99, 7 },
-		{ one, 1, 100, 7 },	  { four, 4, 50, 2 },
-		{ four, 4, 25, 1 },	  { four, 4, 26, 2 },
-		{ four, 4, 75, 3 },	  { four, 4, 99, 4 },
-		{ ten, 10, 50, 5 },	  { ten, 10, 90, 9 },
-		{ ten, 10, 91, 10 },	  { ten, 10, 99, 10 },
-		{ ten, 10, 1, 1 },	  { hundred, 100, 50, 50 },
-		{ hundred, 100, 99, 99 }, { hundred, 100, 100, 100 },
-	};
-
-	for (size_t i = 0; i < ARRAY_SIZE(hundred); i++)
-		hundred[i] = (double)(i + 1);
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
-		ck_assert_msg(probe_percentile(cases[i].v, cases[i].n,
-					       cases[i].pct) == cases[i].want,
-			      "case %zu: p%g of %zu", i, cases[i].pct,
-			      cases[i].n);
-	ck_assert(isnan(probe_percentile(NULL, 0, 50)));
-}
-END_TEST
-
 START_TEST(stop_mid_timeout)
 {
 	struct srv s;
@@ -884,7 +852,6 @@ Suite *make_suite(void)
 	tcase_add_test(t, parallel);
 	tcase_add_test(t, window_resets);
 	tcase_add_test(t, repeats_on_interval);
-	tcase_add_test(t, percentile_table);
 	tcase_add_test(t, stop_mid_timeout);
 	tcase_add_test(t, stop_mid_connect);
 	tcase_add_test(t, wait_first_times_out);

@@ -21,6 +21,33 @@ START_TEST(nearest_rank)
 }
 END_TEST
 
+START_TEST(sorted_table)
+{
+	static const double four[] = { 1, 2, 3, 4 };
+	static const double ten[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+	static double hundred[100];
+	static const struct {
+		const double *v;
+		size_t n;
+		double pct, want;
+	} cases[] = {
+		{ four, 4, 50, 2 },	  { four, 4, 25, 1 },
+		{ four, 4, 26, 2 },	  { four, 4, 75, 3 },
+		{ four, 4, 99, 4 },	  { ten, 10, 91, 10 },
+		{ ten, 10, 90, 9 },	  { hundred, 100, 50, 50 },
+		{ hundred, 100, 99, 99 }, { hundred, 100, 100, 100 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(hundred); i++)
+		hundred[i] = (double)(i + 1);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+		ck_assert_msg(
+		    stats_percentile_sorted(cases[i].v, cases[i].n,
+					    cases[i].pct) == cases[i].want,
+		    "case %zu: p%g of %zu", i, cases[i].pct, cases[i].n);
+}
+END_TEST
+
 START_TEST(edge_sizes)
 {
 	double one[] = { 42 };
@@ -35,6 +62,7 @@ Suite *make_suite(void)
 	Suite *s = suite_create("stats");
 	TCase *tc = tcase_create("core");
 	tcase_add_loop_test(tc, nearest_rank, 0, (int)ARRAY_SIZE(cases));
+	tcase_add_test(tc, sorted_table);
 	tcase_add_test(tc, edge_sizes);
 	suite_add_tcase(s, tc);
 	return s;
