@@ -1,3 +1,4 @@
+/* fuzz-sources: agent/compliance.c */
 /* libFuzzer target for the sha256sum-format manifest parser. */
 #include "config.h"
 
