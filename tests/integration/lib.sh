@@ -77,6 +77,9 @@ start_broker() {
 	{
 		# Global; each listener below carries its own auth settings.
 		echo "per_listener_settings true"
+		# As root mosquitto would switch to user mosquitto, which cannot
+		# read our 0700 temporary directory.
+		echo "user $(id -un)"
 		echo "listener $port 127.0.0.1"
 		echo "persistence true"
 		echo "persistence_location $TMP/$name/"
@@ -146,6 +149,15 @@ seqs_of() {
 	grep '/metrics ' "$1" | cut -d' ' -f3- | jq -r '.seq'
 }
 
+# count_lines FILE PATTERN: lines matching (0 when the file is missing).
 count_lines() {
-	[ -f "$1" ] && grep -c "$2" "$1" || echo 0
+	local n=0
+	[ -f "$1" ] && n=$(grep -c -- "$2" "$1") || true
+	echo "${n:-0}"
+}
+
+# at_least N FILE PATTERN: true once FILE has N lines matching PATTERN. For
+# wait_until, which must re-count on every try.
+at_least() {
+	[ "$(count_lines "$2" "$3")" -ge "$1" ]
 }

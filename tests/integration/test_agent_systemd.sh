@@ -16,7 +16,7 @@ NOTIFY_SOCKET=$TMP/notify.sock WATCHDOG_USEC=400000 "$AGENT" --config "$TMP/n1.c
 AGENT_PID=$!
 PIDS+=("$AGENT_PID")
 wait_until 10 grep -q 'READY=1' "$TMP/notify.out" || fail "no READY=1 with the broker down"
-wait_until 10 test "$(count_lines "$TMP/notify.out" 'WATCHDOG=1')" -ge 3 || fail "no WATCHDOG=1 pings"
+wait_until 10 at_least 3 "$TMP/notify.out" 'WATCHDOG=1' || fail "no WATCHDOG=1 pings"
 pass "READY=1 with the broker down; $(count_lines "$TMP/notify.out" 'WATCHDOG=1') watchdog pings"
 
 start_broker broker "$port"

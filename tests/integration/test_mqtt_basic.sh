@@ -11,7 +11,7 @@ sleep 0.3
 
 write_agent_conf "$TMP/n1.conf" n1 "$port"
 start_agent n1 "$TMP/n1.conf"
-wait_until 30 test "$(count_lines "$TMP/all.out" '/metrics ')" -ge 10 ||
+wait_until 30 at_least 10 "$TMP/all.out" '/metrics ' ||
 	fail "fewer than 10 metrics samples arrived"
 
 # Retained birth and state, as a new subscriber sees them.

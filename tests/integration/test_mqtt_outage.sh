@@ -13,7 +13,7 @@ sleep 0.3
 
 write_agent_conf "$TMP/n1.conf" n1 "$port"
 start_agent n1 "$TMP/n1.conf"
-wait_until 20 test "$(count_lines "$TMP/sub.out" '/metrics ')" -ge 5 || fail "no samples before the outage"
+wait_until 20 at_least 5 "$TMP/sub.out" '/metrics ' || fail "no samples before the outage"
 
 stop_broker
 pass "broker stopped"

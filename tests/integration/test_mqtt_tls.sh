@@ -97,7 +97,7 @@ kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || true
 write_agent_conf "$TMP/bad.conf" n2 "$pw_port" "username = n2" "password = wrong" \
 	"ca_file = $pki/ca.crt"
 start_agent bad "$TMP/bad.conf"
-wait_until 15 test "$(count_lines "$TMP/bad.log" 'broker refused the connection')" -ge 2 ||
+wait_until 15 at_least 2 "$TMP/bad.log" 'broker refused the connection' ||
 	fail "no repeated refusal in the log"
 grep -m1 'broker refused the connection' "$TMP/bad.log" | grep -qi 'not authori' ||
 	fail "the refusal does not say why: $(grep -m1 refused "$TMP/bad.log")"

@@ -30,7 +30,7 @@ START_TEST(sorted_table)
 		const double *v;
 		size_t n;
 		double pct, want;
-	} cases[] = {
+	} sorted_cases[] = {
 		{ four, 4, 50, 2 },	  { four, 4, 25, 1 },
 		{ four, 4, 26, 2 },	  { four, 4, 75, 3 },
 		{ four, 4, 99, 4 },	  { ten, 10, 91, 10 },
@@ -40,11 +40,12 @@ START_TEST(sorted_table)
 
 	for (size_t i = 0; i < ARRAY_SIZE(hundred); i++)
 		hundred[i] = (double)(i + 1);
-	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
-		ck_assert_msg(
-		    stats_percentile_sorted(cases[i].v, cases[i].n,
-					    cases[i].pct) == cases[i].want,
-		    "case %zu: p%g of %zu", i, cases[i].pct, cases[i].n);
+	for (size_t i = 0; i < ARRAY_SIZE(sorted_cases); i++)
+		ck_assert_msg(stats_percentile_sorted(
+				  sorted_cases[i].v, sorted_cases[i].n,
+				  sorted_cases[i].pct) == sorted_cases[i].want,
+			      "case %zu: p%g of %zu", i, sorted_cases[i].pct,
+			      sorted_cases[i].n);
 }
 END_TEST
 
