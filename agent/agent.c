@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 #include "compliance.h"
 #include "jsonw.h"
 #include "log.h"
+#include "notify.h"
 #include "probe.h"
 #include "publisher.h"
 #include "spool.h"
@@ -387,7 +387,7 @@ static void reload(struct agent *a)
 	char err[600];
 	int r;
 
-	sd_notify(0, "RELOADING=1\nSTATUS=reloading configuration");
+	notify_send("RELOADING=1\nSTATUS=reloading configuration");
 	r = agent_config_load(a->cfg->path, &ncfg, &cerr);
 	if (r < 0) {
 		log_err(
@@ -450,7 +450,7 @@ static void reload(struct agent *a)
 		 a->cfg->path, a->cfg->interval, a->cfg->nprobes,
 		 reconnect ? "yes" : "no");
 done:
-	sd_notify(0, "READY=1\nSTATUS=running");
+	notify_send("READY=1\nSTATUS=running");
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -483,7 +483,8 @@ int agent_run(struct agent *a)
 		log_err("agent", "signalfd: %s", strerror(errno));
 		return r;
 	}
-	if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
+	watchdog_usec = notify_watchdog_usec();
+	if (watchdog_usec > 0)
 		a->watchdog_ns = watchdog_usec * 1000 / 2;
 
 	log_info(
@@ -508,7 +509,7 @@ int agent_run(struct agent *a)
 		if (!ready) {
 			/* READY after the first connect attempt: whether the
 			 * broker is up is not ours to wait for. */
-			sd_notify(0, "READY=1\nSTATUS=running");
+			notify_send("READY=1\nSTATUS=running");
 			ready = true;
 		}
 		if (now >= next_sample) {
@@ -519,7 +520,7 @@ int agent_run(struct agent *a)
 			pub_deadline = publisher_run(a->pub, 0, now);
 		}
 		if (a->watchdog_ns && now >= a->next_watchdog_ns) {
-			sd_notify(0, "WATCHDOG=1");
+			notify_send("WATCHDOG=1");
 			a->next_watchdog_ns = now + a->watchdog_ns;
 		}
 
@@ -563,7 +564,7 @@ int agent_run(struct agent *a)
 		}
 	}
 
-	sd_notify(0, "STOPPING=1\nSTATUS=publishing offline and flushing");
+	notify_send("STOPPING=1\nSTATUS=publishing offline and flushing");
 	r = publisher_shutdown(a->pub, SHUTDOWN_TIMEOUT_S);
 	if (r < 0 && r != -ENOTCONN)
 		log_warn("mqtt",

@@ -9,8 +9,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "agent.h"
 #include "agent_config.h"
 #include "compliance.h"
@@ -153,7 +151,6 @@ int main(int argc, char **argv)
 
 	/* Before any thread exists, so every thread inherits the mask. */
 	agent_block_signals();
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	mosquitto_lib_init();
 
 	r = agent_new(cfg, &a, err, sizeof(err));
@@ -167,6 +164,5 @@ int main(int argc, char **argv)
 out:
 	agent_free(a);
 	mosquitto_lib_cleanup();
-	curl_global_cleanup();
 	return rc;
 }

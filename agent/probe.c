@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "curlapi.h"
 #include "jsonw.h"
 #include "log.h"
 #include "probe.h"
@@ -80,8 +81,10 @@ struct probe_slot {
 struct probe_runner {
 	struct probe_slot *slots;
 	size_t n;
+	/* Loaded only when an HTTP probe exists (see curlapi.h); multi is
+	 * NULL otherwise and the thread waits with poll(2). */
+	struct curl_api curl;
 	CURLM *multi;
-	bool curl_inited;
 	int wake_fd;
 	atomic_bool stopping;
 	pthread_t thread;
@@ -89,6 +92,7 @@ struct probe_runner {
 	/* extra_fds for curl_multi_poll: [0] the wake fd, then TCP sockets;
 	 * poll_slot maps each entry back to its slot. Thread only. */
 	struct curl_waitfd *pfds;
+	struct pollfd *plain; /* the same set for poll(2) when multi is NULL */
 	struct probe_slot **poll_slot;
 
 	pthread_mutex_t lock;
@@ -248,10 +252,10 @@ static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *ud)
 	return size * nmemb;
 }
 
-static int http_setup(struct probe_slot *s)
+static int http_setup(const struct curl_api *api, struct probe_slot *s)
 {
 	long timeout_ms = (long)((s->timeout_ns + NS_PER_MS - 1) / NS_PER_MS);
-	CURL *e = curl_easy_init();
+	CURL *e = api->easy_init();
 	CURLcode c = CURLE_OK;
 
 	if (!e)
@@ -259,7 +263,7 @@ static int http_setup(struct probe_slot *s)
 #define SET(opt, val)                                                          \
 	do {                                                                   \
 		if (c == CURLE_OK)                                             \
-			c = curl_easy_setopt(e, opt, val);                     \
+			c = api->easy_setopt(e, opt, val);                     \
 	} while (0)
 	SET(CURLOPT_URL, s->spec.url);
 	SET(CURLOPT_HTTPGET, 1L);
@@ -289,18 +293,18 @@ static int http_setup(struct probe_slot *s)
 #endif
 #undef SET
 	if (c != CURLE_OK) {
-		curl_easy_cleanup(e);
+		api->easy_cleanup(e);
 		return c == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
 	}
 	s->easy = e;
 	return 0;
 }
 
-static int64_t info_us(CURL *e, CURLINFO what)
+static int64_t info_us(const struct curl_api *api, CURL *e, CURLINFO what)
 {
 	curl_off_t v = 0;
 
-	if (curl_easy_getinfo(e, what, &v) != CURLE_OK || v < 0)
+	if (api->easy_getinfo(e, what, &v) != CURLE_OK || v < 0)
 		return 0;
 	return (int64_t)v;
 }
@@ -308,13 +312,14 @@ static int64_t info_us(CURL *e, CURLINFO what)
 /* curl's phase times are cumulative from the start; the report wants each
  * phase's own duration. A phase curl skipped (TLS on plain HTTP) reads 0,
  * so deltas are taken from the furthest point reached so far. */
-static void http_timings(CURL *e, struct probe_result *res)
+static void http_timings(const struct curl_api *api, CURL *e,
+			 struct probe_result *res)
 {
-	int64_t dns = info_us(e, CURLINFO_NAMELOOKUP_TIME_T);
-	int64_t conn = info_us(e, CURLINFO_CONNECT_TIME_T);
-	int64_t tls = info_us(e, CURLINFO_APPCONNECT_TIME_T);
-	int64_t first = info_us(e, CURLINFO_STARTTRANSFER_TIME_T);
-	int64_t total = info_us(e, CURLINFO_TOTAL_TIME_T);
+	int64_t dns = info_us(api, e, CURLINFO_NAMELOOKUP_TIME_T);
+	int64_t conn = info_us(api, e, CURLINFO_CONNECT_TIME_T);
+	int64_t tls = info_us(api, e, CURLINFO_APPCONNECT_TIME_T);
+	int64_t first = info_us(api, e, CURLINFO_STARTTRANSFER_TIME_T);
+	int64_t total = info_us(api, e, CURLINFO_TOTAL_TIME_T);
 	int64_t at = 0;
 
 #define PHASE(t, field)                                                        \
@@ -338,10 +343,10 @@ static void http_finish(struct probe_runner *r, struct probe_slot *s,
 	long os_errno = 0;
 	unsigned want = s->spec.expect_status;
 
-	curl_multi_remove_handle(r->multi, s->easy);
-	http_timings(s->easy, &res);
-	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &res.status);
-	curl_easy_getinfo(s->easy, CURLINFO_OS_ERRNO, &os_errno);
+	r->curl.multi_remove_handle(r->multi, s->easy);
+	http_timings(&r->curl, s->easy, &res);
+	r->curl.easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &res.status);
+	r->curl.easy_getinfo(s->easy, CURLINFO_OS_ERRNO, &os_errno);
 
 	if (code == CURLE_OK) {
 		if (want ? res.status == (long)want
@@ -360,7 +365,7 @@ static void http_finish(struct probe_runner *r, struct probe_slot *s,
 	} else {
 		snprintf(res.error, sizeof(res.error), "%s",
 			 s->curl_err[0] ? s->curl_err
-					: curl_easy_strerror(code));
+					: r->curl.easy_strerror(code));
 	}
 	slot_record(r, s, &res, now);
 }
@@ -373,11 +378,11 @@ static void http_start(struct probe_runner *r, struct probe_slot *s,
 	s->curl_err[0] = '\0';
 	s->running = true;
 	s->started_ns = now;
-	mc = curl_multi_add_handle(r->multi, s->easy);
+	mc = r->curl.multi_add_handle(r->multi, s->easy);
 	if (mc != CURLM_OK) {
 		struct probe_result res = { 0 };
 		snprintf(res.error, sizeof(res.error), "%s",
-			 curl_multi_strerror(mc));
+			 r->curl.multi_strerror(mc));
 		slot_record(r, s, &res, now);
 	}
 }
@@ -387,12 +392,12 @@ static void http_collect(struct probe_runner *r)
 	CURLMsg *m;
 	int left;
 
-	while ((m = curl_multi_info_read(r->multi, &left))) {
+	while ((m = r->curl.multi_info_read(r->multi, &left))) {
 		char *priv = NULL;
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+		r->curl.easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
 		struct probe_slot *s = (struct probe_slot *)priv;
 		/* m is invalid once its handle is removed: copy first. */
 		CURLcode code = m->data.result;
@@ -590,6 +595,46 @@ static int poll_plan(struct probe_runner *r, uint64_t now, unsigned *ret_nfds)
 	return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
+/* Drive the HTTP transfers and collect the finished ones. */
+static void http_progress(struct probe_runner *r, int *running)
+{
+	if (!r->multi)
+		return;
+	r->curl.multi_perform(r->multi, running);
+	http_collect(r);
+}
+
+/* Wait for the wake fd, the TCP sockets and (with libcurl) the transfers.
+ * Without HTTP probes libcurl is not loaded and poll(2) does the same job
+ * over the same set. */
+static CURLMcode wait_events(struct probe_runner *r, unsigned nfds,
+			     int timeout_ms)
+{
+	if (r->multi)
+		return r->curl.multi_poll(r->multi, r->pfds, nfds, timeout_ms,
+					  NULL);
+	for (unsigned i = 0; i < nfds; i++) {
+		r->plain[i].fd = r->pfds[i].fd;
+		r->plain[i].events =
+		    (short)(((r->pfds[i].events & CURL_WAIT_POLLIN) ? POLLIN
+								    : 0) |
+			    ((r->pfds[i].events & CURL_WAIT_POLLOUT) ? POLLOUT
+								     : 0));
+		r->plain[i].revents = 0;
+	}
+	if (poll(r->plain, nfds, timeout_ms) < 0 && errno != EINTR)
+		return CURLM_INTERNAL_ERROR;
+	for (unsigned i = 0; i < nfds; i++) {
+		short re = r->plain[i].revents;
+		r->pfds[i].revents =
+		    (short)(((re & (POLLIN | POLLERR | POLLHUP))
+				 ? CURL_WAIT_POLLIN
+				 : 0) |
+			    ((re & POLLOUT) ? CURL_WAIT_POLLOUT : 0));
+	}
+	return CURLM_OK;
+}
+
 static void *probe_thread(void *arg)
 {
 	struct probe_runner *r = arg;
@@ -602,11 +647,10 @@ static void *probe_thread(void *arg)
 		CURLMcode mc;
 
 		start_due(r, now);
-		curl_multi_perform(r->multi, &running_handles);
-		http_collect(r);
+		http_progress(r, &running_handles);
 
 		timeout_ms = poll_plan(r, time_mono_ns(), &nfds);
-		mc = curl_multi_poll(r->multi, r->pfds, nfds, timeout_ms, NULL);
+		mc = wait_events(r, nfds, timeout_ms);
 		if (mc == CURLM_OK && r->pfds[0].revents) {
 			uint64_t v;
 			/* Only clears the counter; stopping says why. */
@@ -618,16 +662,16 @@ static void *probe_thread(void *arg)
 		for (unsigned i = 1; mc == CURLM_OK && i < nfds; i++)
 			if (r->pfds[i].revents)
 				tcp_ready(r, r->poll_slot[i]);
-		curl_multi_perform(r->multi, &running_handles);
-		http_collect(r);
+		http_progress(r, &running_handles);
 		expire_tcp(r, time_mono_ns());
 		if (mc != CURLM_OK) {
 			/* Only out of memory or a broken fd set get here;
 			 * back off rather than spin on an instant return. */
 			struct timespec ts = { .tv_nsec = 100 * 1000 * 1000 };
 
-			log_debug("probe", "curl_multi_poll: %s",
-				  curl_multi_strerror(mc));
+			log_debug("probe", "waiting for events failed: %s",
+				  r->multi ? r->curl.multi_strerror(mc)
+					   : strerror(errno));
 			nanosleep(&ts, NULL);
 		}
 	}
@@ -636,7 +680,7 @@ static void *probe_thread(void *arg)
 		struct probe_slot *s = &r->slots[i];
 
 		if (s->easy)
-			curl_multi_remove_handle(r->multi, s->easy);
+			r->curl.multi_remove_handle(r->multi, s->easy);
 		tcp_close(s);
 		s->running = false;
 	}
@@ -654,22 +698,22 @@ static struct probe_runner *runner_free(struct probe_runner *r)
 
 		if (s->easy) {
 			if (r->multi)
-				curl_multi_remove_handle(r->multi, s->easy);
-			curl_easy_cleanup(s->easy);
+				r->curl.multi_remove_handle(r->multi, s->easy);
+			r->curl.easy_cleanup(s->easy);
 		}
 		tcp_close(s);
 		probe_spec_release(&s->spec);
 	}
 	if (r->multi)
-		curl_multi_cleanup(r->multi);
-	if (r->curl_inited)
-		curl_global_cleanup();
+		r->curl.multi_cleanup(r->multi);
+	curl_api_close(&r->curl);
 	if (r->wake_fd >= 0)
 		close(r->wake_fd);
 	pthread_cond_destroy(&r->first_cond);
 	pthread_mutex_destroy(&r->lock);
 	free(r->slots);
 	free(r->pfds);
+	free(r->plain);
 	free(r->poll_slot);
 	free(r);
 	return NULL;
@@ -695,8 +739,9 @@ static int runner_alloc(size_t n, struct probe_runner **ret)
 	if (n > 0) {
 		r->slots = calloc(n, sizeof(*r->slots));
 		r->pfds = calloc(n + 1, sizeof(*r->pfds));
+		r->plain = calloc(n + 1, sizeof(*r->plain));
 		r->poll_slot = calloc(n + 1, sizeof(*r->poll_slot));
-		if (!r->slots || !r->pfds || !r->poll_slot) {
+		if (!r->slots || !r->pfds || !r->plain || !r->poll_slot) {
 			runner_free(r);
 			return -ENOMEM;
 		}
@@ -713,12 +758,20 @@ static int runner_setup(struct probe_runner *r, const struct probe_spec *specs,
 	for (size_t i = 0; i < n; i++)
 		if (!spec_valid(&specs[i]))
 			return -EINVAL;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return -EIO;
-	r->curl_inited = true;
-	r->multi = curl_multi_init();
-	if (!r->multi)
-		return -ENOMEM;
+	bool http = false;
+	for (size_t i = 0; i < n; i++)
+		http |= specs[i].type == PROBE_HTTP;
+	if (http) {
+		char err[256];
+		ret = curl_api_open(&r->curl, err, sizeof(err));
+		if (ret < 0) {
+			log_err("probe", "%s", err);
+			return ret;
+		}
+		r->multi = r->curl.multi_init();
+		if (!r->multi)
+			return -ENOMEM;
+	}
 	r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (r->wake_fd < 0)
 		return -errno;
@@ -734,7 +787,8 @@ static int runner_setup(struct probe_runner *r, const struct probe_spec *specs,
 		s->interval_ns = sec_to_ns(s->spec.interval);
 		s->timeout_ns = sec_to_ns(s->spec.timeout);
 		format_target(s);
-		if (s->spec.type == PROBE_HTTP && (ret = http_setup(s)) < 0)
+		if (s->spec.type == PROBE_HTTP &&
+		    (ret = http_setup(&r->curl, s)) < 0)
 			return ret;
 	}
 	return 0;

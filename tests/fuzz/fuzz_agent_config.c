@@ -1,4 +1,4 @@
-/* fuzz-sources: agent/agent_config.c agent/probe.c */
+/* fuzz-sources: agent/agent_config.c agent/probe.c agent/curlapi.c */
 /* libFuzzer target: the agent's INI configuration loader (inih, key
  * tables, labels, probes, cross-key rules). */
 #include "config.h"

@@ -26,6 +26,11 @@ port = 1
 host = 127.0.0.1
 port = 1
 service = ssh
+
+[probe.http api]
+url = http://127.0.0.1:1/health
+service = api
+slo_ms = 50
 CONF
 "$AGENT" --check-config --config "$good" | grep -q 'configuration is valid' || fail "valid config refused"
 pass "--check-config on a valid file"
@@ -103,7 +108,9 @@ pass "missing config file: $(cat "$TMP/missing.out")"
 jq -e --arg h "$HASH" '.v == 1 and .node == "web-1" and .constitutional_hash == $h and .seq == 0
 	and .cpu.count >= 1 and .mem.total_bytes > 0 and (.filesystems | length) >= 1
 	and (.net | type) == "array" and .uptime_s > 0 and .procs != null
-	and (.probes | length) == 1 and .probes[0].name == "ssh" and .probes[0].ok == false
-	and (.probes[0].error | length) > 0' "$TMP/once.json" >/dev/null ||
+	and (.probes | length) == 2 and .probes[0].name == "ssh" and .probes[0].ok == false
+	and (.probes[0].error | length) > 0
+	and .probes[1].type == "http" and .probes[1].ok == false and .probes[1].error == "connection refused"
+	and (.probes[1] | has("dns_ms") and has("ttfb_ms") and has("status"))' "$TMP/once.json" >/dev/null ||
 	fail "--once sample incomplete: $(head -c 600 "$TMP/once.json")"
 pass "--once: $(wc -c <"$TMP/once.json") bytes, $(jq -r 'keys | join(",")' "$TMP/once.json")"
