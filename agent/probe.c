@@ -846,16 +846,6 @@ int probe_runner_wait_first(struct probe_runner *r, double timeout_s)
 	return ret;
 }
 
-static void kv_double_or_null(struct jsonw *w, const char *key, bool have,
-			      double v)
-{
-	jsonw_key(w, key);
-	if (have)
-		jsonw_double(w, v);
-	else
-		jsonw_null(w);
-}
-
 /* Called under r->lock: close the window of s and write its entry. */
 static void report_slot(struct probe_runner *r, struct probe_slot *s,
 			struct jsonw *w)
@@ -891,9 +881,9 @@ static void report_slot(struct probe_runner *r, struct probe_slot *s,
 		jsonw_null(w);
 	jsonw_kv_u64(w, "runs", s->runs);
 	jsonw_kv_u64(w, "failures", s->failures);
-	kv_double_or_null(w, "latency_ms", s->have_last, l->latency_ms);
-	kv_double_or_null(w, "p50_ms", s->have_pct, s->p50);
-	kv_double_or_null(w, "p99_ms", s->have_pct, s->p99);
+	jsonw_kv_double_or_null(w, "latency_ms", s->have_last, l->latency_ms);
+	jsonw_kv_double_or_null(w, "p50_ms", s->have_pct, s->p50);
+	jsonw_kv_double_or_null(w, "p99_ms", s->have_pct, s->p99);
 	if (p->slo_ms > 0) {
 		jsonw_kv_double(w, "slo_ms", p->slo_ms);
 		jsonw_key(w, "slo_ok");
@@ -912,10 +902,10 @@ static void report_slot(struct probe_runner *r, struct probe_slot *s,
 			jsonw_i64(w, l->status);
 		else
 			jsonw_null(w);
-		kv_double_or_null(w, "dns_ms", t, l->dns_ms);
-		kv_double_or_null(w, "connect_ms", t, l->connect_ms);
-		kv_double_or_null(w, "tls_ms", t, l->tls_ms);
-		kv_double_or_null(w, "ttfb_ms", t, l->ttfb_ms);
+		jsonw_kv_double_or_null(w, "dns_ms", t, l->dns_ms);
+		jsonw_kv_double_or_null(w, "connect_ms", t, l->connect_ms);
+		jsonw_kv_double_or_null(w, "tls_ms", t, l->tls_ms);
+		jsonw_kv_double_or_null(w, "ttfb_ms", t, l->ttfb_ms);
 	}
 	if (s->have_last && !l->ok)
 		jsonw_kv_str(w, "error", l->error);

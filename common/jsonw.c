@@ -279,6 +279,16 @@ void jsonw_kv_bool(struct jsonw *w, const char *key, bool v)
 	jsonw_bool(w, v);
 }
 
+void jsonw_kv_double_or_null(struct jsonw *w, const char *key, bool have,
+			     double v)
+{
+	jsonw_key(w, key);
+	if (have)
+		jsonw_double(w, v);
+	else
+		jsonw_null(w);
+}
+
 int jsonw_finish(struct jsonw *w)
 {
 	if (w->err)

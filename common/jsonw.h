@@ -51,6 +51,9 @@ void jsonw_kv_u64(struct jsonw *w, const char *key, uint64_t v);
 void jsonw_kv_i64(struct jsonw *w, const char *key, int64_t v);
 void jsonw_kv_double(struct jsonw *w, const char *key, double v);
 void jsonw_kv_bool(struct jsonw *w, const char *key, bool v);
+/* key: v when have, else key: null (a value that cannot be computed). */
+void jsonw_kv_double_or_null(struct jsonw *w, const char *key, bool have,
+			     double v);
 
 /* 0 when everything was written and all nesting closed, else a negative
  * errno (-E2BIG when the buffer cap was hit, -EINVAL on misuse). */

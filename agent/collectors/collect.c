@@ -174,16 +174,6 @@ static void commit(struct collect *c, enum src s, uint64_t now)
 	c->prev_ns[s] = now;
 }
 
-static void kv_double_or_null(struct jsonw *w, const char *key, bool ok,
-			      double v)
-{
-	jsonw_key(w, key);
-	if (ok)
-		jsonw_double(w, v);
-	else
-		jsonw_null(w);
-}
-
 /* Rate of a counter, null without a previous value, a zero interval or on a
  * reset. */
 static void kv_rate(struct jsonw *w, const char *key, bool have_prev,
@@ -192,7 +182,7 @@ static void kv_rate(struct jsonw *w, const char *key, bool have_prev,
 	double r = 0;
 	bool ok = have_prev && counter_rate(prev, cur, dt_ns, scale, &r) == 0;
 
-	kv_double_or_null(w, key, ok, r);
+	jsonw_kv_double_or_null(w, key, ok, r);
 }
 
 /* Increase of a counter over the interval, as a count. */
@@ -267,7 +257,8 @@ static void write_cores(struct collect *c, const struct parse_stat *st,
 		     cpu_deltas(&c->cpu_prev[cur->id], cur, d, &total);
 		jsonw_obj_begin(w);
 		jsonw_kv_u64(w, "cpu", cur->id);
-		kv_double_or_null(w, "usage", ok, ok ? cpu_usage(d, total) : 0);
+		jsonw_kv_double_or_null(w, "usage", ok,
+					ok ? cpu_usage(d, total) : 0);
 		jsonw_obj_end(w);
 		c->cpu_prev[cur->id] = *cur;
 		c->cpu_valid[cur->id / 64] |= UINT64_C(1) << (cur->id % 64);
@@ -298,10 +289,10 @@ static bool sample_cpu(struct collect *c, struct jsonw *w,
 
 	jsonw_key(w, "cpu");
 	jsonw_obj_begin(w);
-	kv_double_or_null(w, "usage", ok, ok ? cpu_usage(d, total) : 0);
+	jsonw_kv_double_or_null(w, "usage", ok, ok ? cpu_usage(d, total) : 0);
 	for (size_t i = 0; i < PARSE_CPU_NFIELDS; i++)
-		kv_double_or_null(w, cpu_field_names[i], ok,
-				  ok ? (double)d[i] / (double)total : 0);
+		jsonw_kv_double_or_null(w, cpu_field_names[i], ok,
+					ok ? (double)d[i] / (double)total : 0);
 	jsonw_kv_u64(w, "count", st->ncpu);
 	if (c->per_core)
 		write_cores(c, st, w);
@@ -329,7 +320,7 @@ static void sample_mem(struct collect *c, struct jsonw *w)
 	jsonw_kv_u64(w, "free_bytes", m.free);
 	jsonw_kv_u64(w, "cached_bytes", m.cached);
 	jsonw_kv_u64(w, "buffers_bytes", m.buffers);
-	kv_double_or_null(
+	jsonw_kv_double_or_null(
 	    w, "used_ratio", m.total > 0,
 	    m.total > 0 ? clamp01(1.0 - (double)m.available / (double)m.total)
 			: 0);
@@ -381,7 +372,7 @@ static void write_psi_line(struct jsonw *w, const char *key,
 
 	/* Stall time sampled at slightly different moments than our clock
 	 * can exceed the interval by a hair. */
-	kv_double_or_null(w, key, ok, clamp01(r));
+	jsonw_kv_double_or_null(w, key, ok, clamp01(r));
 	jsonw_kv_double(w, avg_key, cur->avg10 / 100.0);
 }
 
@@ -517,14 +508,14 @@ static void write_disk(struct jsonw *w, const struct parse_disk *p,
 	kv_rate(w, "reads_ps", hp, p->reads, d->reads, dt, 1);
 	kv_rate(w, "writes_ps", hp, p->writes, d->writes, dt, 1);
 	ok = hp && dt > 0 && counter_delta(p->io_ms, d->io_ms, &dio) == 0;
-	kv_double_or_null(w, "util", ok,
-			  ok ? clamp01((double)dio / ((double)dt / 1e6)) : 0);
+	jsonw_kv_double_or_null(
+	    w, "util", ok, ok ? clamp01((double)dio / ((double)dt / 1e6)) : 0);
 	ok = hp && counter_delta(p->reads, d->reads, &dr) == 0 &&
 	     counter_delta(p->writes, d->writes, &dw) == 0 &&
 	     counter_delta(p->read_ms, d->read_ms, &drms) == 0 &&
 	     counter_delta(p->write_ms, d->write_ms, &dwms) == 0;
 	/* No I/O completed: no wait, as iostat shows it. */
-	kv_double_or_null(
+	jsonw_kv_double_or_null(
 	    w, "await_ms", ok,
 	    ok && dr + dw > 0 ? (double)(drms + dwms) / (double)(dr + dw) : 0);
 	jsonw_obj_end(w);
@@ -637,9 +628,9 @@ static void write_fs(struct jsonw *w, const struct parse_mount *m,
 	jsonw_kv_double(w, "used_ratio",
 			used + avail > 0 ? (double)used / (double)(used + avail)
 					 : 0);
-	kv_double_or_null(w, "inodes_used_ratio", st->f_files > 0,
-			  st->f_files > 0 ? (double)iused / (double)st->f_files
-					  : 0);
+	jsonw_kv_double_or_null(
+	    w, "inodes_used_ratio", st->f_files > 0,
+	    st->f_files > 0 ? (double)iused / (double)st->f_files : 0);
 	jsonw_kv_bool(w, "readonly",
 		      m->readonly || (st->f_flag & ST_RDONLY) != 0);
 	jsonw_obj_end(w);

@@ -64,6 +64,8 @@ static void nested(struct jsonw *w)
 	jsonw_obj_end(w);
 	jsonw_arr_end(w);
 	jsonw_kv_str(w, "c", "q\"\\\n\x01");
+	jsonw_kv_double_or_null(w, "d", true, 1.5);
+	jsonw_kv_double_or_null(w, "e", false, 1.5);
 	jsonw_obj_end(w);
 }
 
@@ -95,7 +97,7 @@ START_TEST(jsonw_shapes)
 	buf_init(&b, 4096);
 	ck_assert_str_eq(encode(&b, nested),
 			 "{\"a\":1,\"b\":[-2,0.25,true,null,{}],"
-			 "\"c\":\"q\\\"\\\\\\n\\u0001\"}");
+			 "\"c\":\"q\\\"\\\\\\n\\u0001\",\"d\":1.5,\"e\":null}");
 	ck_assert_str_eq(encode(&b, doubles),
 			 "[1,0.123457,0,1e+20,null,123.5]");
 	ck_assert_str_eq(encode(&b, bad_utf8), "[\"a\xef\xbf\xbd"
