@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A long outage against a small queue: memory stays flat, the disk queue
+# stays under buffer_max_bytes, the oldest samples are dropped (not the
+# newest), and the count of dropped samples travels in the samples that
+# follow.
+. "$(dirname "$0")/lib.sh"
+
+port=$(free_port)
+start_broker broker "$port"
+subscribe sub "$port" 'acgs/v1/n1/metrics' -c -i it-bound-sub
+sleep 0.3
+AGENT_INTERVAL=0.1 write_agent_conf "$TMP/n1.conf" n1 "$port" "buffer_max_bytes = 64K"
+start_agent n1 "$TMP/n1.conf"
+wait_until 20 at_least 3 "$TMP/sub.out" '/metrics ' || fail "no samples before the outage"
+stop_broker
+
+rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$AGENT_PID/status"; }
+qbytes() { du -sb "$TMP/state-n1/queue" | cut -f1; }
+sleep 2
+rss_early=$(rss)
+sleep 10
+rss_late=$(rss)
+q=$(qbytes)
+# 100 samples of ~2 KiB were taken in those 10 s: far more than 64 KiB.
+[ "$q" -le $((64 * 1024 + 4096)) ] || fail "queue holds $q bytes, cap 64 KiB (+ head file and directory)"
+growth=$((rss_late - rss_early))
+[ "$growth" -lt 512 ] || fail "RSS grew by $growth KiB during the outage ($rss_early -> $rss_late)"
+pass "10 s outage: RSS $rss_early -> $rss_late KiB, queue $q bytes on disk"
+
+start_broker broker "$port"
+wait_until 20 grep -q '"queue_dropped":[1-9]' "$TMP/sub.out" || fail "no sample reports dropped samples"
+sleep 1
+kill -TERM "$AGENT_PID"
+wait "$AGENT_PID" || fail "agent exit non-zero"
+
+grep '/metrics ' "$TMP/sub.out" | cut -d' ' -f3- | jq -r .seq >"$TMP/seqs"
+# Delivered: the first few, a gap (the dropped oldest of the outage), then
+# everything newer, in order.
+awk 'NR > 1 && $1 < prev { print "seq went back from " prev " to " $1; exit 1 }
+	NR > 1 && $1 > prev + 1 { gaps++ } { prev = $1 }
+	END { if (gaps != 1) { print gaps " gaps, expected exactly one"; exit 1 } }' "$TMP/seqs" ||
+	fail "delivery order: $(awk 'NR > 1 && $1 > prev + 1 { print prev "->" $1 } { prev = $1 }' "$TMP/seqs")"
+dropped=$(grep '/metrics ' "$TMP/sub.out" | tail -n1 | cut -d' ' -f3- | jq .agent.queue_dropped)
+missing=$(awk 'NR > 1 && $1 > prev + 1 { m += $1 - prev - 1 } { prev = $1 } END { print m + 0 }' "$TMP/seqs")
+[ "$dropped" -eq "$missing" ] || fail "samples report $dropped dropped, but $missing seqs are missing"
+pass "oldest dropped: one gap of $missing samples, reported as queue_dropped=$dropped; newest all delivered"
