@@ -11,7 +11,7 @@ out=$ACGS_BUILDDIR/tests/fuzz/bin
 mkdir -p "$out"
 
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-	-I"$ACGS_BUILDDIR" -I"$src/common" -I"$src/agent" -D_GNU_SOURCE
+	-I"$ACGS_BUILDDIR" -I"$src/common" -I"$src/agent" -I"$src/server" -D_GNU_SOURCE
 	$(pkg-config --cflags libcjson inih libsodium libmosquitto libcurl))
 libs=($(pkg-config --libs libcjson inih libsodium libmosquitto) -ldl -lm -lpthread)
 common=("$src"/common/*.c)
