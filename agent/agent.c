@@ -313,17 +313,17 @@ static int open_delivery(struct agent *a, char *err, size_t errlen)
 		return r;
 	}
 	struct publisher_options po = {
-		.host = c->host,
-		.port = c->port,
-		.client_id = c->client_id,
-		.username = c->username,
-		.password = c->password,
-		.ca_file = c->ca_file,
-		.cert_file = c->cert_file,
-		.key_file = c->key_file,
-		.keepalive = (unsigned)(c->keepalive + 0.5),
-		.qos = c->qos,
-		.topic_root = c->topic_root,
+		.host = c->mqtt.host,
+		.port = c->mqtt.port,
+		.client_id = c->mqtt.client_id,
+		.username = c->mqtt.username,
+		.password = c->mqtt.password,
+		.ca_file = c->mqtt.ca_file,
+		.cert_file = c->mqtt.cert_file,
+		.key_file = c->mqtt.key_file,
+		.keepalive = (unsigned)(c->mqtt.keepalive + 0.5),
+		.qos = c->mqtt.qos,
+		.topic_root = c->mqtt.topic_root,
 		.node_id = c->node_id,
 		.constitutional_hash = c->constitutional_hash,
 		.max_inflight = c->max_inflight,
@@ -491,8 +491,9 @@ int agent_run(struct agent *a)
 	    "agent",
 	    "started node=%s version=%s interval=%gs broker=%s:%u queue=%llu "
 	    "backlog=%llu",
-	    a->cfg->node_id, PACKAGE_VERSION, a->cfg->interval, a->cfg->host,
-	    a->cfg->port, (unsigned long long)a->cfg->buffer_max_bytes,
+	    a->cfg->node_id, PACKAGE_VERSION, a->cfg->interval,
+	    a->cfg->mqtt.host, a->cfg->mqtt.port,
+	    (unsigned long long)a->cfg->buffer_max_bytes,
 	    (unsigned long long)(spool_tail(a->spool) - spool_head(a->spool)));
 
 	uint64_t now = time_mono_ns();

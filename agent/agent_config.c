@@ -11,13 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
 #include <stdarg.h>
 
 #include "cleanup.h"
 #include "log.h"
 
-#define PASSWORD_FILE_MAX 4096
 
 struct parse_state {
 	struct agent_config *cfg;
@@ -30,9 +28,7 @@ static void defaults(struct agent_config *c)
 {
 	c->interval = 10;
 	c->per_core = false;
-	c->port = 1883;
-	c->keepalive = 10;
-	c->qos = 1;
+	mqtt_conf_init(&c->mqtt);
 	c->buffer_max_bytes = 64ull << 20;
 	c->max_inflight = 16;
 	c->reconnect_min = 2;
@@ -58,28 +54,8 @@ static const struct conf_key agent_keys[] = {
 	  0 },
 };
 
-static const struct conf_key mqtt_keys[] = {
-	{ "host", CONF_STRING, offsetof(struct agent_config, host), 0, 0 },
-	{ "port", CONF_UINT, offsetof(struct agent_config, port), 1, 65535 },
-	{ "client_id", CONF_STRING, offsetof(struct agent_config, client_id), 0,
-	  0 },
-	{ "username", CONF_STRING, offsetof(struct agent_config, username), 0,
-	  0 },
-	{ "password", CONF_STRING, offsetof(struct agent_config, password), 0,
-	  0 },
-	{ "password_file", CONF_STRING,
-	  offsetof(struct agent_config, password_file), 0, 0 },
-	{ "ca_file", CONF_STRING, offsetof(struct agent_config, ca_file), 0,
-	  0 },
-	{ "cert_file", CONF_STRING, offsetof(struct agent_config, cert_file), 0,
-	  0 },
-	{ "key_file", CONF_STRING, offsetof(struct agent_config, key_file), 0,
-	  0 },
-	{ "keepalive", CONF_SECONDS, offsetof(struct agent_config, keepalive),
-	  5, 65535 },
-	{ "qos", CONF_UINT, offsetof(struct agent_config, qos), 0, 1 },
-	{ "topic_root", CONF_STRING, offsetof(struct agent_config, topic_root),
-	  0, 0 },
+/* The agent's own [mqtt] keys, beside the shared ones of mqttconf. */
+static const struct conf_key mqtt_agent_keys[] = {
 	{ "buffer_max_bytes", CONF_SIZE,
 	  offsetof(struct agent_config, buffer_max_bytes), 64 * 1024,
 	  1099511627776.0 },
@@ -262,9 +238,13 @@ static int handler(void *user, const char *section, const char *key,
 		return conf_apply(agent_keys, ARRAY_SIZE(agent_keys), c, key,
 				  value, err);
 	}
-	if (strcmp(section, "mqtt") == 0)
-		return conf_apply(mqtt_keys, ARRAY_SIZE(mqtt_keys), c, key,
-				  value, err);
+	if (strcmp(section, "mqtt") == 0) {
+		r = mqtt_conf_apply(&c->mqtt, key, value, err);
+		if (r != -ENOENT)
+			return r;
+		return conf_apply(mqtt_agent_keys, ARRAY_SIZE(mqtt_agent_keys),
+				  c, key, value, err);
+	}
 	if (strcmp(section, "compliance") == 0) {
 		if (strcmp(key, "paths") == 0)
 			return parse_globs(c, value, err);
@@ -291,40 +271,6 @@ static int handler(void *user, const char *section, const char *key,
 	return fail(err, -ENOENT,
 		    "unknown section (expected agent, mqtt, compliance, "
 		    "probe.http NAME or probe.tcp NAME)");
-}
-
-static int read_password_file(struct agent_config *c, struct conf_error *err)
-{
-	_cleanup_close_ int fd = -1;
-	char buf[PASSWORD_FILE_MAX + 1];
-	ssize_t n;
-
-	fd = open(c->password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return fail(err, -errno, "%s: [mqtt] password_file: %s: %s",
-			    c->path, c->password_file, strerror(errno));
-	n = read(fd, buf, sizeof(buf));
-	if (n < 0)
-		return fail(err, -errno, "%s: [mqtt] password_file: %s: %s",
-			    c->path, c->password_file, strerror(errno));
-	if (n > PASSWORD_FILE_MAX)
-		return fail(
-		    err, -EFBIG,
-		    "%s: [mqtt] password_file: %s is larger than %d bytes",
-		    c->path, c->password_file, PASSWORD_FILE_MAX);
-	/* One trailing newline is how editors and echo leave the file. */
-	if (n > 0 && buf[n - 1] == '\n')
-		n--;
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
-	buf[n] = '\0';
-	if (memchr(buf, '\0', (size_t)n))
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] password_file: %s holds a NUL byte",
-			    c->path, c->password_file);
-	int r = conf_set_string(&c->password, buf);
-	sodium_memzero(buf, sizeof(buf));
-	return r;
 }
 
 static int default_string(char **field, const char *value)
@@ -357,10 +303,7 @@ static int finish(struct agent_config *c, struct conf_error *err)
 				ACGS_CONSTITUTIONAL_HASH)) < 0 ||
 	    (r = default_string(&c->log_level, "info")) < 0 ||
 	    (r = default_string(&c->proc_root, "/proc")) < 0 ||
-	    (r = default_string(&c->sys_root, "/sys")) < 0 ||
-	    (r = default_string(&c->host, "localhost")) < 0 ||
-	    (r = default_string(&c->topic_root, WIRE_DEFAULT_ROOT)) < 0 ||
-	    (r = default_string(&c->client_id, c->node_id)) < 0)
+	    (r = default_string(&c->sys_root, "/sys")) < 0)
 		return fail(err, -ENOMEM, "out of memory");
 
 	if (!wire_node_valid(c->node_id))
@@ -379,34 +322,11 @@ static int finish(struct agent_config *c, struct conf_error *err)
 			    "%s: [agent] log_level: '%s' is not error, "
 			    "warning, info or debug",
 			    c->path, c->log_level);
-	if (c->topic_root[0] == '\0' || strpbrk(c->topic_root, "+#") ||
-	    c->topic_root[strlen(c->topic_root) - 1] == '/')
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] topic_root: '%s' must be a topic "
-			    "without wildcards or a trailing /",
-			    c->path, c->topic_root);
-	if (c->password && c->password_file)
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] password and password_file are both "
-			    "set; keep one",
-			    c->path);
-	if ((c->password || c->password_file) && !c->username)
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] a password needs a username", c->path);
-	if (!!c->cert_file != !!c->key_file)
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] cert_file and key_file go together",
-			    c->path);
-	if (c->cert_file && !c->ca_file)
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] cert_file needs ca_file (TLS is on "
-			    "when ca_file is set)",
-			    c->path);
 	if (c->reconnect_min > c->reconnect_max)
 		return fail(err, -EINVAL,
 			    "%s: [mqtt] reconnect_min is above reconnect_max",
 			    c->path);
-	if (c->password_file && (r = read_password_file(c, err)) < 0)
+	if ((r = mqtt_conf_finish(&c->mqtt, c->path, c->node_id, err)) < 0)
 		return r;
 	if (c->require_hash_marker == false && !c->manifest &&
 	    c->ncompliance_globs > 0)
@@ -501,17 +421,7 @@ struct agent_config *agent_config_free(struct agent_config *c)
 	free(c->log_level);
 	free(c->proc_root);
 	free(c->sys_root);
-	free(c->host);
-	free(c->client_id);
-	free(c->username);
-	if (c->password)
-		sodium_memzero(c->password, strlen(c->password));
-	free(c->password);
-	free(c->password_file);
-	free(c->ca_file);
-	free(c->cert_file);
-	free(c->key_file);
-	free(c->topic_root);
+	mqtt_conf_release(&c->mqtt);
 	for (size_t i = 0; i < c->nprobes; i++)
 		probe_spec_release(&c->probes[i]);
 	for (size_t i = 0; i < c->ncompliance_globs; i++)
@@ -531,15 +441,7 @@ static bool str_differs(const char *a, const char *b)
 bool agent_config_mqtt_changed(const struct agent_config *a,
 			       const struct agent_config *b)
 {
-	return str_differs(a->host, b->host) || a->port != b->port ||
-	       str_differs(a->client_id, b->client_id) ||
-	       str_differs(a->username, b->username) ||
-	       str_differs(a->password, b->password) ||
-	       str_differs(a->ca_file, b->ca_file) ||
-	       str_differs(a->cert_file, b->cert_file) ||
-	       str_differs(a->key_file, b->key_file) ||
-	       a->keepalive != b->keepalive || a->qos != b->qos ||
-	       str_differs(a->topic_root, b->topic_root) ||
+	return mqtt_conf_changed(&a->mqtt, &b->mqtt) ||
 	       str_differs(a->node_id, b->node_id) ||
 	       str_differs(a->state_dir, b->state_dir) ||
 	       a->buffer_max_bytes != b->buffer_max_bytes;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "mqttconf.h"
 #include "probe.h"
 #include "wire.h"
 
@@ -38,19 +39,8 @@ struct agent_config {
 	char *proc_root;
 	char *sys_root;
 
-	/* [mqtt] */
-	char *host;
-	unsigned port;
-	char *client_id;
-	char *username;
-	char *password; /* from password or password_file */
-	char *password_file;
-	char *ca_file;
-	char *cert_file;
-	char *key_file;
-	double keepalive;
-	unsigned qos;
-	char *topic_root;
+	/* [mqtt]: the shared keys, then the agent's own */
+	struct mqtt_conf mqtt;
 	uint64_t buffer_max_bytes;
 	unsigned max_inflight;
 	double reconnect_min;
