@@ -1,0 +1,58 @@
+/* acgs-server's configuration: the INI file parsed once into typed fields,
+ * validated as a whole (docs/server.md lists every key). */
+#ifndef ACGS_SERVER_CONFIG_H
+#define ACGS_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conf.h"
+#include "mqttconf.h"
+
+struct server_config {
+	char *path;
+
+	/* [server] */
+	char *listen;	   /* "host:port" as written */
+	char *listen_host; /* parsed from listen */
+	unsigned listen_port;
+	char *state_dir;
+	char *log_level;
+	char *constitutional_hash;
+	char *replica_id; /* stable per replica: the MQTT client id suffix */
+
+	/* [mqtt]: the shared keys, then the server's own */
+	struct mqtt_conf mqtt;
+	char *shared_group;
+
+	/* [postgres] */
+	char *conninfo;
+	unsigned batch_max;    /* samples per COPY batch */
+	double flush_interval; /* seconds a partial batch may wait */
+
+	/* [redis]: empty url means no Redis */
+	char *redis_url;
+
+	/* [scoring] */
+	char *policy; /* YAML file; NULL: compiled-in defaults */
+
+	/* [auth] */
+	bool anonymous_viewer; /* read endpoints without a token */
+};
+
+/* Load and validate path. Returns 0 and *ret (free with
+ * server_config_free), or a negative errno with err->msg naming file:line,
+ * section and key. */
+int server_config_load(const char *path, struct server_config **ret,
+		       struct conf_error *err);
+int server_config_load_string(const char *name, const char *text, size_t len,
+			      struct server_config **ret,
+			      struct conf_error *err);
+struct server_config *server_config_free(struct server_config *c);
+
+/* The MQTT client id of this replica: "acgs-server-<replica_id>". Stable
+ * across restarts, so that the broker keeps the persistent session. */
+int server_config_client_id(const struct server_config *c, char *out,
+			    size_t outlen);
+
+#endif
