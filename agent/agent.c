@@ -313,17 +313,7 @@ static int open_delivery(struct agent *a, char *err, size_t errlen)
 		return r;
 	}
 	struct publisher_options po = {
-		.host = c->mqtt.host,
-		.port = c->mqtt.port,
-		.client_id = c->mqtt.client_id,
-		.username = c->mqtt.username,
-		.password = c->mqtt.password,
-		.ca_file = c->mqtt.ca_file,
-		.cert_file = c->mqtt.cert_file,
-		.key_file = c->mqtt.key_file,
-		.keepalive = (unsigned)(c->mqtt.keepalive + 0.5),
-		.qos = c->mqtt.qos,
-		.topic_root = c->mqtt.topic_root,
+		.mqtt = &c->mqtt,
 		.node_id = c->node_id,
 		.constitutional_hash = c->constitutional_hash,
 		.max_inflight = c->max_inflight,

@@ -15,17 +15,13 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "mqttconn.h"
 #include "stats.h"
 #include "timeutil.h"
 #include "wire.h"
 
-#define NS_PER_SEC 1000000000ull
-#define RTT_WINDOW 1024
-/* A connect that has not seen its CONNACK by then is abandoned. */
-#define CONNECT_TIMEOUT_NS (10 * NS_PER_SEC)
-#define STATE_MSG_MAX	   512
-
-enum pub_state { PUB_IDLE, PUB_CONNECTING, PUB_CONNECTED };
+#define RTT_WINDOW    1024
+#define STATE_MSG_MAX 512
 
 struct inflight {
 	int mid;
@@ -35,29 +31,18 @@ struct inflight {
 };
 
 struct publisher {
-	/* Options, copied. */
-	char *host, *client_id, *username, *password, *ca_file, *cert_file,
-	    *key_file, *node_id, *hash, *conn_path, *boot_id;
-	unsigned port, keepalive, qos, max_inflight;
-	double reconnect_min, reconnect_max;
+	char *node_id, *hash, *conn_path, *boot_id;
+	unsigned qos, max_inflight;
 
 	char topic_metrics[WIRE_TOPIC_MAX];
 	char topic_state[WIRE_TOPIC_MAX];
 	char topic_birth[WIRE_TOPIC_MAX];
 
 	struct spool *spool;
-	struct mosquitto *mosq;
-	enum pub_state state;
-	uint64_t next_attempt_ns;
-	uint64_t connect_started_ns;
-	double backoff;
-	unsigned failures_in_row;
+	struct mqttconn *conn;
+	/* The connect counter `conn` of DESIGN section 4. */
+	uint64_t conn_number;
 
-	/* Set by callbacks, acted on in publisher_run (never publish from
-	 * inside a libmosquitto callback). */
-	bool connack_seen;
-	int connack_rc;
-	bool lost;
 	int offline_mid;
 	bool offline_acked;
 
@@ -70,19 +55,7 @@ struct publisher {
 	double rtt[RTT_WINDOW];
 	size_t nrtt;
 	double last_rtt_ms;
-
-	struct publisher_stats stats;
 };
-
-static char *dup_or_null(const char *s, int *err)
-{
-	if (!s)
-		return NULL;
-	char *d = strdup(s);
-	if (!d)
-		*err = -ENOMEM;
-	return d;
-}
 
 static uint64_t conn_load(const char *path)
 {
@@ -107,7 +80,7 @@ static void conn_store(struct publisher *p)
 {
 	char tmp[4096], buf[32];
 	int n = snprintf(buf, sizeof(buf), "%llu\n",
-			 (unsigned long long)p->stats.conn);
+			 (unsigned long long)p->conn_number);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", p->conn_path);
 	_cleanup_close_ int fd =
 	    open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -119,6 +92,110 @@ static void conn_store(struct publisher *p)
 			 p->conn_path, strerror(errno));
 }
 
+static int state_payload(struct publisher *p, bool online, char *out,
+			 size_t outlen, size_t *ret_len)
+{
+	struct buf b;
+	struct jsonw w;
+	int r;
+
+	buf_init(&b, outlen - 1);
+	jsonw_init(&w, &b);
+	wire_begin(&w, p->node_id, time_real_ms(), p->hash);
+	jsonw_kv_str(&w, "state", online ? "online" : "offline");
+	jsonw_kv_u64(&w, "conn", p->conn_number);
+	jsonw_kv_str(&w, "boot_id", p->boot_id);
+	jsonw_obj_end(&w);
+	r = jsonw_finish(&w);
+	if (r == 0) {
+		memcpy(out, b.data, b.len + 1);
+		*ret_len = b.len;
+	}
+	buf_release(&b);
+	return r;
+}
+
+/* The unacknowledged window is published again, from the spool, after the
+ * next connect: libmosquitto's copies died with its handle. */
+static void reset_window(struct publisher *p)
+{
+	p->ring_head = 0;
+	p->ring_count = 0;
+	p->next_id = spool_head(p->spool);
+	p->offline_mid = -1;
+}
+
+static void before_connect(void *ctx, struct mqttconn *c, uint64_t attempt)
+{
+	struct publisher *p = ctx;
+	char will[STATE_MSG_MAX];
+	size_t len;
+
+	p->conn_number++;
+	conn_store(p);
+	/* The will carries this connection's number, set before connecting. */
+	if (state_payload(p, false, will, sizeof(will), &len) == 0)
+		mqttconn_set_will(c, p->topic_state, will, len, 1, true);
+}
+
+static void connected(void *ctx, struct mqttconn *c)
+{
+	struct publisher *p = ctx;
+	struct mosquitto *m = mqttconn_handle(c);
+	char online[STATE_MSG_MAX];
+	size_t len;
+
+	log_info(
+	    "mqtt", "publishing conn=%llu backlog=%llu",
+	    (unsigned long long)p->conn_number,
+	    (unsigned long long)(spool_tail(p->spool) - spool_head(p->spool)));
+	reset_window(p);
+	if (p->birth.len)
+		mosquitto_publish(m, NULL, p->topic_birth, (int)p->birth.len,
+				  p->birth.data, 1, true);
+	if (state_payload(p, true, online, sizeof(online), &len) == 0)
+		mosquitto_publish(m, NULL, p->topic_state, (int)len, online, 1,
+				  true);
+}
+
+static void lost(void *ctx, struct mqttconn *c)
+{
+	reset_window(ctx);
+}
+
+static void published(void *ctx, int mid)
+{
+	struct publisher *p = ctx;
+	uint64_t now = time_mono_ns();
+
+	if (mid == p->offline_mid) {
+		p->offline_acked = true;
+		return;
+	}
+	for (unsigned i = 0; i < p->ring_count; i++) {
+		struct inflight *f =
+		    &p->ring[(p->ring_head + i) % p->max_inflight];
+		if (f->mid == mid && !f->acked) {
+			f->acked = true;
+			p->last_rtt_ms = (double)(now - f->sent_ns) / 1e6;
+			if (p->nrtt < RTT_WINDOW)
+				p->rtt[p->nrtt++] = p->last_rtt_ms;
+			return;
+		}
+	}
+	/* Birth and online are acknowledged here too: nothing to do. */
+}
+
+static char *dup_or_null(const char *s, int *err)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		*err = -ENOMEM;
+	return d;
+}
+
 int publisher_new(const struct publisher_options *opt, struct spool *spool,
 		  struct publisher **ret)
 {
@@ -127,13 +204,6 @@ int publisher_new(const struct publisher_options *opt, struct spool *spool,
 
 	if (!p)
 		return -ENOMEM;
-	p->host = dup_or_null(opt->host, &r);
-	p->client_id = dup_or_null(opt->client_id, &r);
-	p->username = dup_or_null(opt->username, &r);
-	p->password = dup_or_null(opt->password, &r);
-	p->ca_file = dup_or_null(opt->ca_file, &r);
-	p->cert_file = dup_or_null(opt->cert_file, &r);
-	p->key_file = dup_or_null(opt->key_file, &r);
 	p->node_id = dup_or_null(opt->node_id, &r);
 	p->hash = dup_or_null(opt->constitutional_hash, &r);
 	p->boot_id = dup_or_null(opt->boot_id, &r);
@@ -144,21 +214,19 @@ int publisher_new(const struct publisher_options *opt, struct spool *spool,
 		r = -ENOMEM;
 		goto out;
 	}
-	p->port = opt->port;
-	p->keepalive = opt->keepalive;
-	p->qos = opt->qos;
+	p->qos = opt->mqtt->qos;
 	p->max_inflight = opt->max_inflight ? opt->max_inflight : 1;
-	p->reconnect_min = opt->reconnect_min;
-	p->reconnect_max = opt->reconnect_max;
-	p->backoff = opt->reconnect_min;
 	p->spool = spool;
 	p->offline_mid = -1;
 	if ((r = wire_topic(p->topic_metrics, sizeof(p->topic_metrics),
-			    opt->topic_root, opt->node_id, WIRE_METRICS)) < 0 ||
+			    opt->mqtt->topic_root, opt->node_id,
+			    WIRE_METRICS)) < 0 ||
 	    (r = wire_topic(p->topic_state, sizeof(p->topic_state),
-			    opt->topic_root, opt->node_id, WIRE_STATE)) < 0 ||
+			    opt->mqtt->topic_root, opt->node_id, WIRE_STATE)) <
+		0 ||
 	    (r = wire_topic(p->topic_birth, sizeof(p->topic_birth),
-			    opt->topic_root, opt->node_id, WIRE_BIRTH)) < 0)
+			    opt->mqtt->topic_root, opt->node_id, WIRE_BIRTH)) <
+		0)
 		goto out;
 	p->ring = calloc(p->max_inflight, sizeof(*p->ring));
 	if (!p->ring) {
@@ -167,8 +235,28 @@ int publisher_new(const struct publisher_options *opt, struct spool *spool,
 	}
 	buf_init(&p->rec, SPOOL_RECORD_MAX);
 	buf_init(&p->birth, WIRE_MAX_PAYLOAD);
-	p->stats.conn = conn_load(p->conn_path);
+	p->conn_number = conn_load(p->conn_path);
 	p->next_id = spool_head(spool);
+
+	struct mqttconn_options mo = {
+		.conf = opt->mqtt,
+		/* Reliability comes from the disk queue, not the broker. */
+		.clean_session = true,
+		.protocol = MQTT_PROTOCOL_V5,
+		/* Never let libmosquitto queue beyond our window: what we hand
+		 * it is on the wire. */
+		.send_maximum = p->max_inflight + 4,
+		.reconnect_min = opt->reconnect_min,
+		.reconnect_max = opt->reconnect_max,
+		.log_module = "mqtt",
+	};
+	struct mqttconn_callbacks cb = {
+		.before_connect = before_connect,
+		.connected = connected,
+		.lost = lost,
+		.published = published,
+	};
+	r = mqttconn_new(&mo, &cb, p, &p->conn);
 out:
 	if (r < 0) {
 		publisher_free(p);
@@ -178,38 +266,11 @@ out:
 	return 0;
 }
 
-static void teardown(struct publisher *p)
-{
-	if (p->mosq) {
-		mosquitto_destroy(p->mosq);
-		p->mosq = NULL;
-	}
-	p->state = PUB_IDLE;
-	p->stats.connected = false;
-	/* libmosquitto's copies are gone with the handle: what was in flight
-	 * is published again from the spool after the next connect. */
-	p->ring_head = 0;
-	p->ring_count = 0;
-	p->next_id = spool_head(p->spool);
-	p->connack_seen = false;
-	p->lost = false;
-	p->offline_mid = -1;
-}
-
 struct publisher *publisher_free(struct publisher *p)
 {
 	if (!p)
 		return NULL;
-	teardown(p);
-	free(p->host);
-	free(p->client_id);
-	free(p->username);
-	if (p->password)
-		sodium_memzero(p->password, strlen(p->password));
-	free(p->password);
-	free(p->ca_file);
-	free(p->cert_file);
-	free(p->key_file);
+	p->conn = mqttconn_free(p->conn);
 	free(p->node_id);
 	free(p->hash);
 	free(p->boot_id);
@@ -229,211 +290,12 @@ int publisher_set_birth(struct publisher *p, const char *json, size_t len)
 
 int publisher_fd(const struct publisher *p)
 {
-	return p->mosq ? mosquitto_socket(p->mosq) : -1;
+	return mqttconn_fd(p->conn);
 }
 
 short publisher_events(const struct publisher *p)
 {
-	if (!p->mosq || mosquitto_socket(p->mosq) < 0)
-		return 0;
-	return POLLIN | (mosquitto_want_write(p->mosq) ? POLLOUT : 0);
-}
-
-static void on_connect(struct mosquitto *m, void *obj, int rc)
-{
-	struct publisher *p = obj;
-	p->connack_seen = true;
-	p->connack_rc = rc;
-}
-
-static void on_disconnect(struct mosquitto *m, void *obj, int rc)
-{
-	struct publisher *p = obj;
-	p->lost = true;
-}
-
-static void on_publish(struct mosquitto *m, void *obj, int mid)
-{
-	struct publisher *p = obj;
-	uint64_t now = time_mono_ns();
-
-	if (mid == p->offline_mid) {
-		p->offline_acked = true;
-		return;
-	}
-	for (unsigned i = 0; i < p->ring_count; i++) {
-		struct inflight *f =
-		    &p->ring[(p->ring_head + i) % p->max_inflight];
-		if (f->mid == mid && !f->acked) {
-			f->acked = true;
-			p->stats.acked++;
-			p->last_rtt_ms = (double)(now - f->sent_ns) / 1e6;
-			if (p->nrtt < RTT_WINDOW)
-				p->rtt[p->nrtt++] = p->last_rtt_ms;
-			return;
-		}
-	}
-	/* Birth and online messages are acknowledged here too; nothing to do.
-	 */
-}
-
-static int state_payload(struct publisher *p, bool online, char *out,
-			 size_t outlen, size_t *ret_len)
-{
-	struct buf b;
-	struct jsonw w;
-	int r;
-
-	buf_init(&b, outlen - 1);
-	jsonw_init(&w, &b);
-	wire_begin(&w, p->node_id, time_real_ms(), p->hash);
-	jsonw_kv_str(&w, "state", online ? "online" : "offline");
-	jsonw_kv_u64(&w, "conn", p->stats.conn);
-	jsonw_kv_str(&w, "boot_id", p->boot_id);
-	jsonw_obj_end(&w);
-	r = jsonw_finish(&w);
-	if (r == 0) {
-		memcpy(out, b.data, b.len + 1);
-		*ret_len = b.len;
-	}
-	buf_release(&b);
-	return r;
-}
-
-static void schedule_retry(struct publisher *p, uint64_t now)
-{
-	/* Jitter of +-20% keeps a fleet that lost its broker together from
-	 * reconnecting in lockstep. */
-	double jitter = 0.8 + 0.4 * (double)randombytes_uniform(1001) / 1000.0;
-	double delay = p->backoff * jitter;
-	p->next_attempt_ns = now + (uint64_t)(delay * 1e9);
-	p->backoff *= 2;
-	if (p->backoff > p->reconnect_max)
-		p->backoff = p->reconnect_max;
-	p->failures_in_row++;
-	log_info("mqtt",
-		 "retrying connection in %.1fs attempt=%u host=%s port=%u",
-		 delay, p->failures_in_row, p->host, p->port);
-}
-
-static void fail_connection(struct publisher *p, uint64_t now)
-{
-	bool was_connected = p->state == PUB_CONNECTED;
-	teardown(p);
-	if (was_connected) {
-		/* A connection that worked is retried at once, then backs off.
-		 */
-		p->backoff = p->reconnect_min;
-		p->next_attempt_ns = now;
-		return;
-	}
-	p->stats.connect_failures++;
-	schedule_retry(p, now);
-}
-
-static int attempt(struct publisher *p, uint64_t now)
-{
-	char will[STATE_MSG_MAX];
-	size_t will_len;
-	int rc;
-
-	p->stats.conn++;
-	conn_store(p);
-	p->mosq = mosquitto_new(p->client_id, true, p);
-	if (!p->mosq)
-		return -ENOMEM;
-	mosquitto_int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION,
-			     MQTT_PROTOCOL_V5);
-	/* Small messages otherwise wait for Nagle and delayed ACKs. */
-	mosquitto_int_option(p->mosq, MOSQ_OPT_TCP_NODELAY, 1);
-	/* Never let libmosquitto queue beyond our window: what we hand it is
-	 * on the wire. */
-	mosquitto_int_option(p->mosq, MOSQ_OPT_SEND_MAXIMUM,
-			     (int)p->max_inflight + 4);
-	mosquitto_connect_callback_set(p->mosq, on_connect);
-	mosquitto_disconnect_callback_set(p->mosq, on_disconnect);
-	mosquitto_publish_callback_set(p->mosq, on_publish);
-	if (p->username) {
-		rc = mosquitto_username_pw_set(p->mosq, p->username,
-					       p->password);
-		if (rc != MOSQ_ERR_SUCCESS)
-			goto fail;
-	}
-	if (p->ca_file) {
-		rc = mosquitto_tls_set(p->mosq, p->ca_file, NULL, p->cert_file,
-				       p->key_file, NULL);
-		if (rc != MOSQ_ERR_SUCCESS)
-			goto fail;
-	}
-	/* The will carries this connection's number, set before connecting. */
-	if (state_payload(p, false, will, sizeof(will), &will_len) < 0) {
-		rc = MOSQ_ERR_NOMEM;
-		goto fail;
-	}
-	rc = mosquitto_will_set(p->mosq, p->topic_state, (int)will_len, will, 1,
-				true);
-	if (rc != MOSQ_ERR_SUCCESS)
-		goto fail;
-	p->connack_seen = false;
-	p->lost = false;
-	p->connect_started_ns = now;
-	rc = mosquitto_connect_async(p->mosq, p->host, (int)p->port,
-				     (int)p->keepalive);
-	if (rc != MOSQ_ERR_SUCCESS)
-		goto fail;
-	p->state = PUB_CONNECTING;
-	log_debug("mqtt", "connecting host=%s port=%u conn=%llu tls=%s",
-		  p->host, p->port, (unsigned long long)p->stats.conn,
-		  p->ca_file ? "yes" : "no");
-	return 0;
-fail:
-	log_warn("mqtt", "connect to %s:%u failed: %s", p->host, p->port,
-		 rc == MOSQ_ERR_ERRNO ? strerror(errno)
-				      : mosquitto_strerror(rc));
-	return -EIO;
-}
-
-static void publish_hello(struct publisher *p)
-{
-	char online[STATE_MSG_MAX];
-	size_t len;
-
-	if (p->birth.len)
-		mosquitto_publish(p->mosq, NULL, p->topic_birth,
-				  (int)p->birth.len, p->birth.data, 1, true);
-	if (state_payload(p, true, online, sizeof(online), &len) == 0)
-		mosquitto_publish(p->mosq, NULL, p->topic_state, (int)len,
-				  online, 1, true);
-}
-
-static void handle_connack(struct publisher *p, uint64_t now)
-{
-	p->connack_seen = false;
-	if (p->connack_rc != 0) {
-		/* Refused credentials or a banned client id: say so plainly,
-		 * then keep retrying with backoff (it may be fixed
-		 * broker-side). */
-		log_err("mqtt",
-			"broker refused the connection: %s host=%s port=%u "
-			"client_id=%s",
-			mosquitto_reason_string(p->connack_rc), p->host,
-			p->port, p->client_id);
-		p->lost = false;
-		teardown(p);
-		p->stats.connect_failures++;
-		schedule_retry(p, now);
-		return;
-	}
-	p->state = PUB_CONNECTED;
-	p->stats.connected = true;
-	p->stats.connects++;
-	p->backoff = p->reconnect_min;
-	p->failures_in_row = 0;
-	log_info(
-	    "mqtt", "connected host=%s port=%u conn=%llu backlog=%llu", p->host,
-	    p->port, (unsigned long long)p->stats.conn,
-	    (unsigned long long)(spool_tail(p->spool) - spool_head(p->spool)));
-	publish_hello(p);
+	return mqttconn_events(p->conn);
 }
 
 static void advance_acks(struct publisher *p)
@@ -454,9 +316,13 @@ static void advance_acks(struct publisher *p)
 			 (unsigned long long)upto, strerror(-r));
 }
 
-static void pump(struct publisher *p, uint64_t now)
+/* Publish from the spool as the window allows. False when a publish
+ * failed (the connection is then marked broken). */
+static bool pump(struct publisher *p, uint64_t now)
 {
-	while (p->state == PUB_CONNECTED && p->ring_count < p->max_inflight &&
+	struct mosquitto *m = mqttconn_handle(p->conn);
+
+	while (p->ring_count < p->max_inflight &&
 	       p->next_id < spool_tail(p->spool)) {
 		int mid;
 		uint64_t head = spool_head(p->spool);
@@ -470,17 +336,17 @@ static void pump(struct publisher *p, uint64_t now)
 		if (r < 0) {
 			log_warn("spool", "read failed id=%llu error=%s",
 				 (unsigned long long)p->next_id, strerror(-r));
-			return;
+			return true;
 		}
-		int rc = mosquitto_publish(p->mosq, &mid, p->topic_metrics,
+		int rc = mosquitto_publish(m, &mid, p->topic_metrics,
 					   (int)p->rec.len, p->rec.data,
 					   (int)p->qos, false);
 		if (rc != MOSQ_ERR_SUCCESS) {
 			/* Even a NO_CONN publish may sit in libmosquitto's
 			 * queue; dropping the handle makes sure it is not
 			 * sent twice. */
-			p->lost = true;
-			return;
+			mqttconn_fail(p->conn);
+			return false;
 		}
 		struct inflight *f =
 		    &p->ring[(p->ring_head + p->ring_count) % p->max_inflight];
@@ -492,85 +358,35 @@ static void pump(struct publisher *p, uint64_t now)
 		f->acked = p->qos == 0;
 		p->ring_count++;
 		p->next_id++;
-		p->stats.published++;
 	}
 	advance_acks(p);
+	return true;
 }
 
 uint64_t publisher_run(struct publisher *p, short revents, uint64_t now)
 {
-	int rc;
+	uint64_t next = mqttconn_run(p->conn, revents, now);
 
-	if (p->mosq && p->state != PUB_IDLE) {
-		if (revents & (POLLIN | POLLERR | POLLHUP)) {
-			rc = mosquitto_loop_read(p->mosq, 1);
-			if (rc != MOSQ_ERR_SUCCESS)
-				p->lost = true;
-		}
-		if (!p->lost && mosquitto_want_write(p->mosq)) {
-			rc = mosquitto_loop_write(p->mosq, 1);
-			if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN)
-				p->lost = true;
-		}
-		if (!p->lost && p->state == PUB_CONNECTED) {
-			rc = mosquitto_loop_misc(p->mosq);
-			if (rc != MOSQ_ERR_SUCCESS)
-				p->lost = true;
-		}
+	if (mqttconn_connected(p->conn) && !pump(p, now))
+		return now; /* run again at once: reconnect */
+	if (mqttconn_connected(p->conn)) {
+		struct mosquitto *m = mqttconn_handle(p->conn);
+		/* Write what pump queued now, not after a poll round. */
+		if (mosquitto_want_write(m))
+			mosquitto_loop_write(m, 1);
 	}
-	/* A refusal usually arrives with the disconnect: the CONNACK goes
-	 * first so that its reason is what gets logged. */
-	if (p->connack_seen)
-		handle_connack(p, now);
-	if (p->state == PUB_CONNECTING && !p->lost &&
-	    now - p->connect_started_ns > CONNECT_TIMEOUT_NS) {
-		log_warn("mqtt",
-			 "no answer to CONNECT within %llus host=%s port=%u",
-			 (unsigned long long)(CONNECT_TIMEOUT_NS / NS_PER_SEC),
-			 p->host, p->port);
-		p->lost = true;
-	}
-	if (p->lost && p->state != PUB_IDLE) {
-		if (p->state == PUB_CONNECTED)
-			log_warn("mqtt",
-				 "connection lost host=%s port=%u inflight=%u",
-				 p->host, p->port, p->ring_count);
-		fail_connection(p, now);
-	}
-	if (p->state == PUB_IDLE && now >= p->next_attempt_ns) {
-		if (attempt(p, now) < 0) {
-			teardown(p);
-			p->stats.connect_failures++;
-			schedule_retry(p, now);
-		}
-	}
-	if (p->state == PUB_CONNECTED) {
-		pump(p, now);
-		if (p->lost) {
-			fail_connection(p, now);
-			p->next_attempt_ns = now;
-		} else if (mosquitto_want_write(p->mosq)) {
-			/* Write what pump queued now, not after a poll round.
-			 */
-			mosquitto_loop_write(p->mosq, 1);
-		}
-	}
-	p->stats.inflight = p->ring_count;
-
-	uint64_t next = now + NS_PER_SEC; /* keepalive and timeouts */
-	if (p->state == PUB_IDLE && p->next_attempt_ns < next)
-		next = p->next_attempt_ns;
 	return next;
 }
 
 int publisher_send_direct(struct publisher *p, const char *payload, size_t len)
 {
-	if (p->state != PUB_CONNECTED)
+	if (!mqttconn_connected(p->conn))
 		return -ENOTCONN;
-	int rc = mosquitto_publish(p->mosq, NULL, p->topic_metrics, (int)len,
-				   payload, (int)p->qos, false);
+	int rc =
+	    mosquitto_publish(mqttconn_handle(p->conn), NULL, p->topic_metrics,
+			      (int)len, payload, (int)p->qos, false);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		p->lost = true;
+		mqttconn_fail(p->conn);
 		return -EIO;
 	}
 	return 0;
@@ -582,7 +398,7 @@ static bool drive_until(struct publisher *p, uint64_t deadline,
 {
 	while (!done(p)) {
 		uint64_t now = time_mono_ns();
-		if (now >= deadline || p->state != PUB_CONNECTED)
+		if (now >= deadline || !mqttconn_connected(p->conn))
 			return false;
 		struct pollfd pfd = { .fd = publisher_fd(p),
 				      .events = publisher_events(p) };
@@ -613,40 +429,33 @@ int publisher_shutdown(struct publisher *p, double timeout_s)
 	uint64_t deadline = start + (uint64_t)(timeout_s * 1e9);
 	int r = 0;
 
-	if (p->state != PUB_CONNECTED)
+	if (!mqttconn_connected(p->conn))
 		return -ENOTCONN;
 	/* Let the samples in flight land first, in half the time. */
 	drive_until(p, start + (deadline - start) / 2, window_empty);
-	if (p->state != PUB_CONNECTED)
+	if (!mqttconn_connected(p->conn))
 		return -ENOTCONN;
 	if (state_payload(p, false, offline, sizeof(offline), &len) < 0)
 		return -ENOMEM;
 	p->offline_acked = false;
-	if (mosquitto_publish(p->mosq, &p->offline_mid, p->topic_state,
-			      (int)len, offline, 1, true) != MOSQ_ERR_SUCCESS)
+	if (mosquitto_publish(mqttconn_handle(p->conn), &p->offline_mid,
+			      p->topic_state, (int)len, offline, 1,
+			      true) != MOSQ_ERR_SUCCESS)
 		return -EIO;
 	if (!drive_until(p, deadline, offline_done))
 		r = -ETIMEDOUT;
-	if (p->mosq) {
-		mosquitto_disconnect(p->mosq);
-		mosquitto_loop_write(p->mosq, 1);
-	}
-	teardown(p);
+	/* A clean DISCONNECT: the broker drops the will, offline is said. */
+	mqttconn_disconnect(p->conn);
+	reset_window(p);
 	return r;
-}
-
-void publisher_get_stats(const struct publisher *p, struct publisher_stats *ret)
-{
-	*ret = p->stats;
-	ret->inflight = p->ring_count;
 }
 
 void publisher_report(struct publisher *p, struct jsonw *w)
 {
 	jsonw_key(w, "mqtt");
 	jsonw_obj_begin(w);
-	jsonw_kv_bool(w, "connected", p->state == PUB_CONNECTED);
-	jsonw_kv_u64(w, "conn", p->stats.conn);
+	jsonw_kv_bool(w, "connected", mqttconn_connected(p->conn));
+	jsonw_kv_u64(w, "conn", p->conn_number);
 	jsonw_kv_u64(w, "inflight", p->ring_count);
 	jsonw_kv_u64(w, "rtt_count", p->nrtt);
 	if (p->nrtt) {

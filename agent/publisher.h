@@ -18,20 +18,11 @@
 
 #include "buf.h"
 #include "jsonw.h"
+#include "mqttconf.h"
 #include "spool.h"
 
 struct publisher_options {
-	const char *host;
-	unsigned port;
-	const char *client_id;
-	const char *username; /* NULL: no credentials */
-	const char *password;
-	const char *ca_file; /* TLS when set */
-	const char *cert_file;
-	const char *key_file;
-	unsigned keepalive; /* seconds */
-	unsigned qos;	    /* of metrics: 0 or 1 */
-	const char *topic_root;
+	const struct mqtt_conf *mqtt; /* copied */
 	const char *node_id;
 	const char *constitutional_hash;
 	unsigned max_inflight;
@@ -39,16 +30,6 @@ struct publisher_options {
 	double reconnect_max;
 	const char *state_dir; /* where the connect counter lives */
 	const char *boot_id;   /* carried in state messages */
-};
-
-struct publisher_stats {
-	uint64_t conn;		   /* the current/last connect number */
-	uint64_t connects;	   /* successful CONNACKs since start */
-	uint64_t connect_failures; /* refused or failed attempts */
-	uint64_t published;	   /* samples handed to the broker */
-	uint64_t acked;		   /* samples acknowledged */
-	unsigned inflight;
-	bool connected;
 };
 
 struct publisher;
@@ -84,9 +65,6 @@ int publisher_send_direct(struct publisher *p, const char *payload, size_t len);
  * and the in-flight samples to be acknowledged, and disconnect cleanly.
  * Returns 0, or -ETIMEDOUT / -ENOTCONN (the will then tells the truth). */
 int publisher_shutdown(struct publisher *p, double timeout_s);
-
-void publisher_get_stats(const struct publisher *p,
-			 struct publisher_stats *ret);
 
 /* Write "mqtt": {...}: connection state, conn, in-flight count and the
  * round trip (QoS 1 publish to PUBACK) of the samples acknowledged since the

@@ -151,6 +151,28 @@ void mqtt_conf_release(struct mqtt_conf *m)
 	memset(m, 0, sizeof(*m));
 }
 
+int mqtt_conf_copy(struct mqtt_conf *dst, const struct mqtt_conf *src)
+{
+	char **const fields[] = { &dst->host,	       &dst->client_id,
+				  &dst->username,      &dst->password,
+				  &dst->password_file, &dst->ca_file,
+				  &dst->cert_file,     &dst->key_file,
+				  &dst->topic_root };
+
+	*dst = *src;
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		if (*fields[i] && !(*fields[i] = strdup(*fields[i]))) {
+			/* Free what was copied; the rest still points at src.
+			 */
+			for (size_t j = 0; j < i; j++)
+				free(*fields[j]);
+			memset(dst, 0, sizeof(*dst));
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 static bool str_differs(const char *a, const char *b)
 {
 	if (!a || !b)

@@ -40,6 +40,9 @@ int mqtt_conf_finish(struct mqtt_conf *m, const char *path,
 
 void mqtt_conf_release(struct mqtt_conf *m);
 
+/* A deep copy (release it with mqtt_conf_release). Returns 0 or -ENOMEM. */
+int mqtt_conf_copy(struct mqtt_conf *dst, const struct mqtt_conf *src);
+
 /* True when the connection settings differ (a reload must reconnect). */
 bool mqtt_conf_changed(const struct mqtt_conf *a, const struct mqtt_conf *b);
 

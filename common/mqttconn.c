@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "log.h"
 
 #define NS_PER_SEC 1000000000ull
@@ -18,7 +19,7 @@
 enum conn_state { CONN_IDLE, CONN_CONNECTING, CONN_CONNECTED };
 
 struct mqttconn {
-	struct mqtt_conf conf; /* borrowed strings: see mqttconn_new */
+	struct mqtt_conf conf; /* our own copy */
 	bool clean_session;
 	int protocol;
 	unsigned send_maximum;
@@ -46,9 +47,12 @@ int mqttconn_new(const struct mqttconn_options *opt,
 	struct mqttconn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	/* The options' strings belong to the caller's config, which outlives
-	 * the connection (a reload that changes them makes a new one). */
-	c->conf = *opt->conf;
+	/* A copy: a reload frees the config this came from while the
+	 * connection lives on. */
+	if (mqtt_conf_copy(&c->conf, opt->conf) < 0) {
+		free(c);
+		return -ENOMEM;
+	}
 	c->clean_session = opt->clean_session;
 	c->protocol = opt->protocol ? opt->protocol : MQTT_PROTOCOL_V311;
 	c->send_maximum = opt->send_maximum;
@@ -57,6 +61,7 @@ int mqttconn_new(const struct mqttconn_options *opt,
 	c->backoff = c->reconnect_min;
 	c->log_module = strdup(opt->log_module ? opt->log_module : "mqtt");
 	if (!c->log_module) {
+		mqtt_conf_release(&c->conf);
 		free(c);
 		return -ENOMEM;
 	}
@@ -82,6 +87,7 @@ struct mqttconn *mqttconn_free(struct mqttconn *c)
 	if (!c)
 		return NULL;
 	teardown(c);
+	mqtt_conf_release(&c->conf);
 	free(c->log_module);
 	free(c);
 	return NULL;

@@ -38,7 +38,7 @@ struct mqttconn_callbacks {
 };
 
 struct mqttconn_options {
-	const struct mqtt_conf *conf; /* copied as needed; client_id set */
+	const struct mqtt_conf *conf; /* copied; client_id must be set */
 	bool clean_session;	      /* false: a persistent session */
 	int protocol;		      /* MQTT_PROTOCOL_V311 or _V5 */
 	unsigned send_maximum;	      /* in-flight cap libmosquitto applies */
