@@ -16,7 +16,6 @@
 #include "cleanup.h"
 #include "log.h"
 
-
 struct parse_state {
 	struct agent_config *cfg;
 	/* Which probe the current [probe.* NAME] section fills. */

@@ -198,8 +198,7 @@ static const struct {
 	  "direction" },
 	{ "acgs/v1/n1/metrics",
 	  "{\"v\":1,\"node\":\"n1\",\"ts\":\"2026-11-24T17:30:00.000Z\","
-	  "\"constitutional_hash\":\"" HASH
-	  "\",\"seq\":1,\"boot_id\":"
+	  "\"constitutional_hash\":\"" HASH "\",\"seq\":1,\"boot_id\":"
 	  "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 	  "AAAAAAAA\"}",
 	  "schema" },
