@@ -856,16 +856,16 @@ bool store_history_metric_valid(const char *metric)
 	return history_column(metric) != NULL;
 }
 
-static int parse_point(const PGresult *r, int64_t *ret_ts, double *ret_v)
+static int parse_point(const PGresult *r, int i, int64_t *ret_ts, double *ret_v)
 {
-	if (PQnfields(r) != 2 || PQgetisnull(r, 0, 0) || PQgetisnull(r, 0, 1))
+	if (PQnfields(r) != 2 || PQgetisnull(r, i, 0) || PQgetisnull(r, i, 1))
 		return -EPROTO;
 	char *end;
 	errno = 0;
-	long long ts = strtoll(PQgetvalue(r, 0, 0), &end, 10);
+	long long ts = strtoll(PQgetvalue(r, i, 0), &end, 10);
 	if (errno || *end)
 		return -EPROTO;
-	const char *vs = PQgetvalue(r, 0, 1);
+	const char *vs = PQgetvalue(r, i, 1);
 	double v = strtod(vs, &end);
 	if (end == vs || *end)
 		return -EPROTO;
@@ -884,22 +884,24 @@ static int history_query(struct store *s, const char *sql, int nparams,
 	if (!PQsendQueryParams(s->conn, sql, nparams, NULL, params, NULL, NULL,
 			       0))
 		return pg_errno(s, NULL);
+	/* Without single-row mode the rows arrive in one PGRES_TUPLES_OK
+	 * result instead, which the loop below reads as well. */
 	PQsetSingleRowMode(s->conn);
 	int rc = 0, points = 0;
 	PGresult *r;
 	while ((r = PQgetResult(s->conn))) {
 		ExecStatusType st = PQresultStatus(r);
-		if (rc == 0 && st == PGRES_SINGLE_TUPLE) {
+		if (rc == 0 && st != PGRES_SINGLE_TUPLE &&
+		    st != PGRES_TUPLES_OK)
+			rc = pg_errno(s, r);
+		for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
 			int64_t ts;
 			double v;
-			rc = parse_point(r, &ts, &v);
+			rc = parse_point(r, i, &ts, &v);
 			if (rc == 0) {
 				rc = row ? row(ctx, ts, v) : 0;
 				points++;
 			}
-		} else if (rc == 0 && st != PGRES_TUPLES_OK &&
-			   st != PGRES_SINGLE_TUPLE) {
-			rc = pg_errno(s, r);
 		}
 		PQclear(r);
 	}
