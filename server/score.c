@@ -313,19 +313,9 @@ static int walk(struct policy_parse *pp, const cJSON *obj, const char *prefix,
 	return 0;
 }
 
-static int check_threshold(struct policy_parse *pp, const char *path,
-			   const struct score_threshold *t)
-{
-	if (!(t->good < t->bad))
-		return perr(pp, path, "good (%g) must be below bad (%g)",
-			    t->good, t->bad);
-	return 0;
-}
-
 static int check_policy(struct policy_parse *pp)
 {
 	const struct score_policy *p = pp->p;
-	int r;
 
 	if (p->weights.resources + p->weights.probes + p->weights.compliance <=
 	    0)
@@ -339,14 +329,21 @@ static int check_policy(struct policy_parse *pp)
 			    p->liveness.dead_after_intervals);
 	if (!(p->probes.latency_bad_ratio > 1))
 		return perr(pp, "probes.latency_bad_ratio", "must be above 1");
-	if ((r = check_threshold(pp, "resources.cpu", &p->resources.cpu)) < 0 ||
-	    (r = check_threshold(pp, "resources.mem", &p->resources.mem)) < 0 ||
-	    (r = check_threshold(pp, "resources.disk", &p->resources.disk)) <
-		0 ||
-	    (r = check_threshold(pp, "resources.load_per_cpu",
-				 &p->resources.load_per_cpu)) < 0 ||
-	    (r = check_threshold(pp, "resources.psi", &p->resources.psi)) < 0)
-		return r;
+	const struct {
+		const char *path;
+		const struct score_threshold *t;
+	} th[] = {
+		{ "resources.cpu", &p->resources.cpu },
+		{ "resources.mem", &p->resources.mem },
+		{ "resources.disk", &p->resources.disk },
+		{ "resources.load_per_cpu", &p->resources.load_per_cpu },
+		{ "resources.psi", &p->resources.psi },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(th); i++)
+		if (!(th[i].t->good < th[i].t->bad))
+			return perr(pp, th[i].path,
+				    "good (%g) must be below bad (%g)",
+				    th[i].t->good, th[i].t->bad);
 	return 0;
 }
 
@@ -435,8 +432,8 @@ static double resources(const struct score_policy *p,
 
 	if (isfinite(in->cpu_count) && in->cpu_count > 0)
 		load = in->load1 / in->cpu_count;
-	/* blend_add drops what is not finite: ramp keeps NaN as NaN only if
-	 * we skip it first, so test before ramping. */
+	/* An infinite reading would ramp to 0 or 1; it is no reading at all,
+	 * so it is skipped before ramping, like NaN. */
 	const struct {
 		double v;
 		const struct score_threshold *t;
