@@ -13,7 +13,7 @@ mkdir -p "$out"
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 	-I"$ACGS_BUILDDIR" -I"$src/common" -I"$src/agent" -I"$src/server" -D_GNU_SOURCE
 	$(pkg-config --cflags libcjson inih libsodium libmosquitto libcurl))
-libs=($(pkg-config --libs libcjson inih libsodium libmosquitto) -ldl -lm -lpthread)
+libs=($(pkg-config --libs libcjson inih libsodium libmosquitto yaml-0.1) -ldl -lm -lpthread)
 common=("$src"/common/*.c)
 
 # Targets that need more than common/ list it in their first line:
