@@ -11,6 +11,7 @@
 #include "log.h"
 #include "server.h"
 #include "server_config.h"
+#include "store.h"
 
 #define EXIT_CONFIG 2
 
@@ -18,33 +19,38 @@
 static struct {
 	const char *config;
 	bool check_config;
+	bool migrate;
 } arg = { .config = "/etc/acgs/acgs-server.conf" };
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: acgs-server [--config FILE] [--check-config]\n"
-		"\n"
-		"The ACGS Resilience server: ingests every agent's stream from "
-		"MQTT,\n"
-		"validates it and tracks each node's liveness and sequence.\n"
-		"\n"
-		"  -c, --config FILE   configuration file (default %s)\n"
-		"      --check-config  validate the configuration and exit (0 "
-		"valid, 2 not)\n"
-		"  -V, --version       print the version and exit\n"
-		"  -h, --help          print this help and exit\n"
-		"\n"
-		"Constitutional hash %s.\n",
-		arg.config, ACGS_CONSTITUTIONAL_HASH);
+	fprintf(
+	    f,
+	    "Usage: acgs-server [--config FILE] [--check-config | --migrate]\n"
+	    "\n"
+	    "The ACGS Resilience server: ingests every agent's stream from "
+	    "MQTT,\n"
+	    "validates it, scores each node 0.0-1.0 and stores the history in "
+	    "PostgreSQL.\n"
+	    "\n"
+	    "  -c, --config FILE   configuration file (default %s)\n"
+	    "      --check-config  validate the configuration and exit (0 "
+	    "valid, 2 not)\n"
+	    "      --migrate       apply database migrations and exit\n"
+	    "  -V, --version       print the version and exit\n"
+	    "  -h, --help          print this help and exit\n"
+	    "\n"
+	    "Constitutional hash %s.\n",
+	    arg.config, ACGS_CONSTITUTIONAL_HASH);
 }
 
 static int parse_args(int argc, char **argv)
 {
-	enum { OPT_CHECK = 256 };
+	enum { OPT_CHECK = 256, OPT_MIGRATE };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, OPT_CHECK },
+		{ "migrate", no_argument, NULL, OPT_MIGRATE },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -58,6 +64,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case OPT_CHECK:
 			arg.check_config = true;
+			break;
+		case OPT_MIGRATE:
+			arg.migrate = true;
 			break;
 		case 'V':
 			printf("acgs-server %s (constitutional hash %s)\n",
@@ -105,6 +114,24 @@ int main(int argc, char **argv)
 		    cfg->path, cfg->replica_id, cfg->mqtt.host, cfg->mqtt.port);
 		server_config_free(cfg);
 		return EXIT_SUCCESS;
+	}
+	if (arg.migrate) {
+		struct store *st = NULL;
+		int applied = 0;
+		r = store_open(cfg->conninfo, &st, err, sizeof(err));
+		if (r == 0)
+			r = store_migrate(st, &applied, err, sizeof(err));
+		if (r == 0 && store_ensure_partitions(st, 3) < 0) {
+			snprintf(err, sizeof(err), "%s", store_last_error(st));
+			r = -EIO;
+		}
+		if (r < 0)
+			fprintf(stderr, "acgs-server: migrate: %s\n", err);
+		else
+			printf("migrations applied: %d\n", applied);
+		store_free(st);
+		server_config_free(cfg);
+		return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 	}
 	server_block_signals();
 	mosquitto_lib_init();

@@ -7,7 +7,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -17,6 +19,8 @@
 #include "log.h"
 #include "mqttconn.h"
 #include "notify.h"
+#include "score.h"
+#include "writer.h"
 #include "timeutil.h"
 
 #define NS_PER_SEC     1000000000ull
@@ -26,6 +30,8 @@ struct server {
 	struct server_config *cfg;
 	struct ingest *ingest;
 	struct mqttconn *mqtt;
+	struct writer *writer;
+	struct score_policy policy;
 	int sigfd;
 	uint64_t watchdog_ns;
 	uint64_t next_watchdog_ns;
@@ -72,40 +78,127 @@ static void subscribe_all(void *ctx, struct mqttconn *c)
 	log_info("mqtt", "subscribed group=%s root=%s", grp, root);
 }
 
+/* The live score of a node from its newest sample. */
+static double score_sample(struct server *s, const struct ingest_node *n,
+			   const cJSON *sample, int64_t now_ms)
+{
+	struct score_probe_input probes[64];
+	struct score_node_input in;
+	struct score_components out;
+
+	if (score_input_from_sample(sample, probes, 64, &in) < 0)
+		return NAN;
+	in.online = !n->seen_state || n->online;
+	in.now_ms = now_ms;
+	in.last_seen_ms = n->last_seen_ms;
+	in.interval_s = n->interval_s;
+	score_node(&s->policy, &in, &out);
+	return out.score;
+}
+
+static void on_birth(struct server *s, const struct ingest_result *res,
+		     int64_t now)
+{
+	const char *ver = NULL, *hash = NULL;
+	char *labels = cJSON_PrintUnformatted(
+	    cJSON_GetObjectItemCaseSensitive(res->msg.json, "labels"));
+	struct store_node node = {
+		.node_id = res->node->id,
+		.seen_ms = now,
+		.boot_id = res->msg.boot_id,
+		.labels_json = labels,
+		.conn = -1,
+		.score = NAN,
+	};
+
+	wire_get_string(res->msg.json, "version", &ver);
+	wire_get_string(res->msg.json, "config_hash", &hash);
+	node.version = ver;
+	node.config_hash = hash;
+	writer_node(s->writer, &node);
+	free(labels);
+}
+
+static void on_state(struct server *s, const struct ingest_result *res,
+		     int64_t now)
+{
+	struct store_node node = {
+		.node_id = res->node->id,
+		.seen_ms = now,
+		.state = res->node->online ? "online" : "offline",
+		.conn = (int64_t)res->node->conn,
+		.score = NAN,
+	};
+	writer_node(s->writer, &node);
+	log_info("ingest", "node %s %s conn=%llu", res->node->id, node.state,
+		 (unsigned long long)res->node->conn);
+}
+
 static void on_message(void *ctx, const struct mosquitto_message *m)
 {
 	struct server *s = ctx;
 	struct ingest_result res;
+	size_t len = (size_t)(m->payloadlen > 0 ? m->payloadlen : 0);
+	int64_t now = time_real_ms();
 	enum ingest_verdict v =
-	    ingest_handle(s->ingest, m->topic, m->payload,
-			  (size_t)(m->payloadlen > 0 ? m->payloadlen : 0),
-			  time_real_ms(), &res);
+	    ingest_handle(s->ingest, m->topic, m->payload, len, now, &res);
+	double score;
 
-	if (v == INGEST_REJECT)
+	switch (v) {
+	case INGEST_REJECT:
 		log_warn("ingest", "rejected topic=%s reason=%s detail=%s",
 			 m->topic, ingest_reject_name(&res), res.detail);
-	else
+		writer_reject(s->writer, now, m->topic, NULL,
+			      ingest_reject_name(&res), res.detail, m->payload,
+			      len);
+		break;
+	case INGEST_SAMPLE:
+	case INGEST_REPLAY:
+		/* A replay is history: stored, never scored as now. */
+		score = v == INGEST_SAMPLE
+			    ? score_sample(s, res.node, res.msg.json, now)
+			    : NAN;
+		if (writer_add_sample(s->writer, res.msg.json, m->payload, len,
+				      now, score) < 0)
+			log_warn("store", "sample not queued topic=%s",
+				 m->topic);
+		break;
+	case INGEST_BIRTH:
+		on_birth(s, &res, now);
+		break;
+	case INGEST_STATE:
+		on_state(s, &res, now);
+		break;
+	default:
 		log_debug("ingest", "%s topic=%s", ingest_verdict_name(v),
 			  m->topic);
+		break;
+	}
 	ingest_result_release(&res);
 }
 
 static void log_stats(struct server *s)
 {
 	struct ingest_stats st;
+	struct writer_stats ws;
 	uint64_t rejected;
 
 	ingest_get_stats(s->ingest, &st);
+	writer_get_stats(s->writer, &ws);
 	rejected = st.rejected_capacity + st.rejected_direction;
 	for (int i = 0; i < _WIRE_REJECT_MAX; i++)
 		rejected += st.rejected[i];
 	log_info("ingest",
 		 "stats nodes=%zu received=%llu samples=%llu replays=%llu "
-		 "duplicates=%llu gaps=%llu rejected=%llu",
+		 "duplicates=%llu gaps=%llu rejected=%llu written=%llu "
+		 "spooled=%llu replayed=%llu spool_depth=%llu db=%s",
 		 st.nodes, (unsigned long long)st.received,
 		 (unsigned long long)st.samples, (unsigned long long)st.replays,
 		 (unsigned long long)st.duplicates, (unsigned long long)st.gaps,
-		 (unsigned long long)rejected);
+		 (unsigned long long)rejected, (unsigned long long)ws.written,
+		 (unsigned long long)ws.spooled,
+		 (unsigned long long)ws.replayed,
+		 (unsigned long long)ws.spool_depth, ws.db_ok ? "up" : "down");
 }
 
 int server_new(struct server_config *cfg, struct server **ret, char *err,
@@ -120,6 +213,30 @@ int server_new(struct server_config *cfg, struct server **ret, char *err,
 	}
 	s->cfg = cfg;
 	s->sigfd = -1;
+	score_policy_default(&s->policy);
+	if (cfg->policy) {
+		r = score_policy_load(cfg->policy, &s->policy, err, errlen);
+		if (r < 0)
+			goto out;
+	}
+	if (mkdir(cfg->state_dir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		snprintf(err, errlen, "state_dir %s: %s", cfg->state_dir,
+			 strerror(errno));
+		goto out;
+	}
+	char spool_dir[4096];
+	snprintf(spool_dir, sizeof(spool_dir), "%s/spool", cfg->state_dir);
+	struct writer_options wo = {
+		.conninfo = cfg->conninfo,
+		.spool_dir = spool_dir,
+		.spool_max_bytes = 1ull << 30,
+		.batch_max = cfg->batch_max,
+		.flush_interval = cfg->flush_interval,
+	};
+	r = writer_new(&wo, &s->writer, err, errlen);
+	if (r < 0)
+		goto out;
 	r = ingest_new(cfg->mqtt.topic_root, cfg->constitutional_hash, 0,
 		       &s->ingest);
 	if (r < 0) {
@@ -159,6 +276,8 @@ struct server *server_free(struct server *s)
 		return NULL;
 	s->mqtt = mqttconn_free(s->mqtt);
 	s->ingest = ingest_free(s->ingest);
+	s->writer = writer_free(s->writer);
+	score_policy_release(&s->policy);
 	server_config_free(s->cfg);
 	if (s->sigfd >= 0)
 		close(s->sigfd);
@@ -190,6 +309,9 @@ int server_run(struct server *s)
 	while (!stop) {
 		uint64_t now = time_mono_ns();
 		uint64_t deadline = mqttconn_run(s->mqtt, revents, now);
+		uint64_t wd = writer_run(s->writer, time_mono_ns());
+		if (wd < deadline)
+			deadline = wd;
 		revents = 0;
 		if (!ready) {
 			notify_send("READY=1\nSTATUS=running");
@@ -236,6 +358,7 @@ int server_run(struct server *s)
 	notify_send("STOPPING=1");
 	/* A clean DISCONNECT keeps the persistent session for the restart. */
 	mqttconn_disconnect(s->mqtt);
+	writer_flush(s->writer);
 	log_stats(s);
 	log_info("server", "stopped");
 	return 0;
