@@ -697,6 +697,8 @@ int store_write_reject(struct store *s, int64_t received_ms, const char *topic,
 		       const char *node_id, const char *reason,
 		       const char *detail, const void *payload, size_t len)
 {
+	/* Before any goto: the cleanup runs on every path out. */
+	_cleanup_pgresult_ PGresult *r = NULL;
 	int rc = ready(s);
 	if (rc < 0)
 		return rc;
@@ -738,7 +740,6 @@ int store_write_reject(struct store *s, int64_t received_ms, const char *topic,
 	params[5] = plen;
 	params[6] = payload ? f[4].out.data : NULL;
 
-	_cleanup_pgresult_ PGresult *r = NULL;
 	rc = exec_params(s,
 			 "INSERT INTO rejected_messages (received_at, topic, "
 			 "node_id, reason, detail, payload_len, payload_prefix)"
