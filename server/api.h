@@ -7,14 +7,17 @@
  * from there. Every response is JSON ({"error":{"code":..,"message":..}} on
  * errors) unless the handler chooses api_res_text().
  *
- * Before a handler runs, the layer answers by itself:
+ * Before a handler runs, the layer answers by itself, in this order:
+ *   503                more than max_connections connections are open
+ *                      (libmicrohttpd itself drops connections past
+ *                      max_connections + 64)
  *   429 + Retry-After  the client IP exceeded its token bucket
- *   400                malformed percent-encoding in the path or query
+ *   400 / 414          malformed percent-encoding, or a path that is too
+ *                      long or deep, in the path or query
  *   404 / 405 + Allow  no route for the path / none for this method
  *   413                body over max_body (from Content-Length, or while
  *                      a chunked body streams in)
  *   401 / 403          no or unknown bearer token / role below min_role
- *   503                more than max_connections connections open
  * and meters every request into opt->metrics (when set) as
  * acgs_http_requests_total{route,method,status} and
  * acgs_http_request_duration_seconds{route}, route being the pattern. */
