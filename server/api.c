@@ -490,9 +490,10 @@ static void authenticate(struct api_request *req, struct MHD_Connection *c)
 	req->role =
 	    a->opt.auth ? a->opt.auth(a->opt.auth_ctx, digest) : API_ROLE_NONE;
 	sodium_memzero(digest, sizeof(digest));
-	/* A presented token that is unknown is refused even where no token
-	 * is needed, so a revoked client learns it at once. */
-	if (req->role == API_ROLE_NONE)
+	/* An unknown token is refused even where an anonymous viewer would
+	 * pass, so a revoked client learns it at once; routes that need no
+	 * role (health, metrics) ignore it so a stale scraper still works. */
+	if (req->role == API_ROLE_NONE && need > API_ROLE_NONE)
 		reject(req, 401, "unauthorized", "unknown or revoked token");
 	else if (need > req->role)
 		reject(req, 403, "forbidden", "this needs a higher role");

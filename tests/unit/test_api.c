@@ -484,6 +484,10 @@ START_TEST(test_auth)
 	request(&fx, &(struct req_spec){ .path = "/health/live" }, &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(r.body, "{\"status\":\"ok\"}");
+	/* ...and ignore a stale token. */
+	request(&fx, &(struct req_spec){ .path = "/health/live", .token = "x" },
+		&r);
+	ck_assert_int_eq(r.status, 200);
 	fixture_stop(&fx);
 }
 END_TEST
