@@ -249,6 +249,12 @@ void jsonw_null(struct jsonw *w)
 	put(w, "null", 4);
 }
 
+void jsonw_raw(struct jsonw *w, const char *json, size_t n)
+{
+	value_prefix(w);
+	put(w, json, n);
+}
+
 void jsonw_kv_str(struct jsonw *w, const char *key, const char *s)
 {
 	jsonw_key(w, key);

@@ -44,6 +44,9 @@ void jsonw_i64(struct jsonw *w, int64_t v);
 void jsonw_double(struct jsonw *w, double v);
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
+/* A value that is already JSON text (the caller vouches for it: e.g. a
+ * payload that passed the wire decoder). */
+void jsonw_raw(struct jsonw *w, const char *json, size_t n);
 
 /* Shorthands: key then value. */
 void jsonw_kv_str(struct jsonw *w, const char *key, const char *s);

@@ -14,6 +14,7 @@ struct ingest {
 	char *root;
 	char *hash;
 	size_t max_nodes;
+	void (*user_free)(void *user);
 	/* Open addressing, linear probing, power-of-two size, at most half
 	 * full; nodes are never removed (a node that left stays offline). */
 	struct ingest_node **slots;
@@ -70,13 +71,21 @@ struct ingest *ingest_free(struct ingest *in)
 {
 	if (!in)
 		return NULL;
-	for (size_t i = 0; i < in->nslots; i++)
+	for (size_t i = 0; i < in->nslots; i++) {
+		if (in->slots[i] && in->user_free)
+			in->user_free(in->slots[i]->user);
 		free(in->slots[i]);
+	}
 	free(in->slots);
 	free(in->root);
 	free(in->hash);
 	free(in);
 	return NULL;
+}
+
+void ingest_set_user_free(struct ingest *in, void (*fn)(void *user))
+{
+	in->user_free = fn;
 }
 
 static uint64_t fnv1a(const char *s)

@@ -65,6 +65,9 @@ struct ingest_node {
 	uint64_t window[INGEST_SEQ_WINDOW / 64]; /* seen bits for seq ring */
 	/* Counters. */
 	uint64_t samples, duplicates, replays, gaps;
+	/* The owner's data for this node (the server's live view), freed
+	 * with the function given to ingest_set_user_free. */
+	void *user;
 };
 
 struct ingest_result {
@@ -93,6 +96,9 @@ struct ingest;
 int ingest_new(const char *root, const char *hash, size_t max_nodes,
 	       struct ingest **ret);
 struct ingest *ingest_free(struct ingest *in);
+
+/* How ingest_free releases each node's user pointer (NULL: not at all). */
+void ingest_set_user_free(struct ingest *in, void (*fn)(void *user));
 
 /* Judge one message received at now_ms (receiver clock). Always fills
  * *res; returns its verdict. On anything but INGEST_REJECT, res->msg holds

@@ -57,7 +57,8 @@ static int parse_args(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+	/* "+": stop at the first word, which may be a subcommand. */
+	while ((c = getopt_long(argc, argv, "+c:Vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			arg.config = optarg;
@@ -80,12 +81,66 @@ static int parse_args(int argc, char **argv)
 			return -EINVAL;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "acgs-server: unexpected argument '%s'\n",
-			argv[optind]);
+	return 1;
+}
+
+/* acgs-server --config FILE token create --role ROLE --name NAME: make a
+ * token, store its SHA-256, print the token once, alone on the last line. */
+static int token_create(struct server_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "role", required_argument, NULL, 'r' },
+		{ "name", required_argument, NULL, 'n' },
+		{ 0 },
+	};
+	const char *role = NULL, *name = NULL;
+	unsigned char raw[32], digest[crypto_hash_sha256_BYTES];
+	char token[5 + 64], err[512];
+	struct store *st = NULL;
+	int64_t id = 0;
+	int c, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "r:n:", opts, NULL)) != -1) {
+		if (c == 'r')
+			role = optarg;
+		else if (c == 'n')
+			name = optarg;
+		else
+			return -EINVAL;
+	}
+	if (!role || !name ||
+	    (strcmp(role, "viewer") && strcmp(role, "operator") &&
+	     strcmp(role, "admin"))) {
+		fprintf(stderr, "usage: acgs-server --config FILE token create "
+				"--role viewer|operator|admin --name NAME\n");
 		return -EINVAL;
 	}
-	return 1;
+	randombytes_buf(raw, sizeof(raw));
+	memcpy(token, "acgs_", 5);
+	sodium_bin2base64(token + 5, sizeof(token) - 5, raw, sizeof(raw),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
+	r = store_open(cfg->conninfo, &st, err, sizeof(err));
+	if (r == 0)
+		r = store_migrate(st, NULL, err, sizeof(err));
+	if (r == 0) {
+		r = store_token_insert(st, name, role, digest, &id);
+		if (r < 0)
+			snprintf(err, sizeof(err), "%s", store_last_error(st));
+	}
+	store_free(st);
+	if (r < 0) {
+		fprintf(stderr, "acgs-server: token create: %s\n", err);
+		return r;
+	}
+	fprintf(
+	    stderr,
+	    "token %lld created for %s with role %s; it is shown only now:\n",
+	    (long long)id, name, role);
+	printf("%s\n", token);
+	sodium_memzero(token, sizeof(token));
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -114,6 +169,21 @@ int main(int argc, char **argv)
 		    cfg->path, cfg->replica_id, cfg->mqtt.host, cfg->mqtt.port);
 		server_config_free(cfg);
 		return EXIT_SUCCESS;
+	}
+	if (optind < argc) {
+		if (strcmp(argv[optind], "token") == 0 && optind + 1 < argc &&
+		    strcmp(argv[optind + 1], "create") == 0) {
+			r = token_create(cfg, argc - optind - 1,
+					 argv + optind + 1);
+			server_config_free(cfg);
+			return r == -EINVAL ? EXIT_CONFIG
+			       : r < 0	    ? EXIT_FAILURE
+					    : EXIT_SUCCESS;
+		}
+		fprintf(stderr, "acgs-server: unexpected argument '%s'\n",
+			argv[optind]);
+		server_config_free(cfg);
+		return EXIT_CONFIG;
 	}
 	if (arg.migrate) {
 		struct store *st = NULL;

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <mqtt_protocol.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdio.h>
 #include <math.h>
@@ -15,7 +17,9 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "api.h"
 #include "ingest.h"
+#include "metrics.h"
 #include "log.h"
 #include "mqttconn.h"
 #include "notify.h"
@@ -36,6 +40,46 @@ struct server {
 	uint64_t watchdog_ns;
 	uint64_t next_watchdog_ns;
 	uint64_t next_stats_ns;
+
+	/* The HTTP API runs on MHD's threads: everything they read from
+	 * ingest and the views below is guarded by lock. */
+	pthread_mutex_t lock;
+	struct api *api;
+	struct metrics *metrics;
+	struct metric_series *m_received, *m_samples, *m_duplicates, *m_replays,
+	    *m_gaps, *m_written, *m_spooled, *m_spool_depth, *m_fleet_score,
+	    *m_nodes_online, *m_nodes_offline, *m_nodes_stale, *m_db_up,
+	    *m_mqtt_up;
+	struct metric *m_rejected;
+	/* Token checks use their own connection: a libpq connection must not
+	 * be shared between threads. */
+	pthread_mutex_t auth_lock;
+	struct store *auth_store;
+	/* Verified tokens: reused for TOKEN_FRESH_NS, and while PostgreSQL
+	 * is unreachable for up to TOKEN_STALE_NS (stale-if-error), so the
+	 * API keeps answering from memory during an outage. */
+	struct token_entry {
+		uint8_t sha256[32];
+		enum api_role role;
+		uint64_t checked_ns;
+	} tokens[64];
+	size_t ntokens;
+	bool started;
+
+	/* Recomputed once a second by the loop, read by the API. */
+	double fleet_score;
+	unsigned nodes_online, nodes_offline, nodes_stale;
+	double compliance_ratio;
+	uint64_t next_rescore_ns;
+};
+
+/* The server's live view of one node (ingest_node.user). */
+struct node_view {
+	char *sample; /* the latest live sample, as received */
+	size_t len;
+	char *labels; /* from the birth, JSON */
+	struct score_components comps;
+	bool scored;
 };
 
 void server_block_signals(void)
@@ -78,21 +122,65 @@ static void subscribe_all(void *ctx, struct mqttconn *c)
 	log_info("mqtt", "subscribed group=%s root=%s", grp, root);
 }
 
-/* The live score of a node from its newest sample. */
-static double score_sample(struct server *s, const struct ingest_node *n,
-			   const cJSON *sample, int64_t now_ms)
+static void node_view_free(void *p)
+{
+	struct node_view *v = p;
+	if (!v)
+		return;
+	free(v->sample);
+	free(v->labels);
+	free(v);
+}
+
+static struct node_view *view_of(struct ingest_node *n)
+{
+	if (!n->user)
+		n->user = calloc(1, sizeof(struct node_view));
+	return n->user;
+}
+
+/* Score a node from a sample as of now_ms; false when the sample is not
+ * usable. */
+static bool score_from(struct server *s, const struct ingest_node *n,
+		       const cJSON *sample, int64_t now_ms,
+		       struct score_components *out)
 {
 	struct score_probe_input probes[64];
 	struct score_node_input in;
-	struct score_components out;
 
 	if (score_input_from_sample(sample, probes, 64, &in) < 0)
-		return NAN;
+		return false;
 	in.online = !n->seen_state || n->online;
 	in.now_ms = now_ms;
 	in.last_seen_ms = n->last_seen_ms;
 	in.interval_s = n->interval_s;
-	score_node(&s->policy, &in, &out);
+	score_node(&s->policy, &in, out);
+	return true;
+}
+
+/* The live score of a node from its newest sample; keeps the sample for
+ * the API and the once-a-second rescoring. */
+static double score_sample(struct server *s, struct ingest_node *n,
+			   const cJSON *sample, const void *payload, size_t len,
+			   int64_t now_ms)
+{
+	struct node_view *v = view_of(n);
+	struct score_components out;
+
+	if (!score_from(s, n, sample, now_ms, &out))
+		return NAN;
+	if (v) {
+		char *copy = malloc(len + 1);
+		if (copy) {
+			memcpy(copy, payload, len);
+			copy[len] = '\0';
+			free(v->sample);
+			v->sample = copy;
+			v->len = len;
+		}
+		v->comps = out;
+		v->scored = true;
+	}
 	return out.score;
 }
 
@@ -116,7 +204,13 @@ static void on_birth(struct server *s, const struct ingest_result *res,
 	node.version = ver;
 	node.config_hash = hash;
 	writer_node(s->writer, &node);
-	free(labels);
+	struct node_view *v = view_of(res->node);
+	if (v) {
+		free(v->labels);
+		v->labels = labels;
+	} else {
+		free(labels);
+	}
 }
 
 static void on_state(struct server *s, const struct ingest_result *res,
@@ -140,9 +234,11 @@ static void on_message(void *ctx, const struct mosquitto_message *m)
 	struct ingest_result res;
 	size_t len = (size_t)(m->payloadlen > 0 ? m->payloadlen : 0);
 	int64_t now = time_real_ms();
+	double score;
+
+	pthread_mutex_lock(&s->lock);
 	enum ingest_verdict v =
 	    ingest_handle(s->ingest, m->topic, m->payload, len, now, &res);
-	double score;
 
 	switch (v) {
 	case INGEST_REJECT:
@@ -156,7 +252,8 @@ static void on_message(void *ctx, const struct mosquitto_message *m)
 	case INGEST_REPLAY:
 		/* A replay is history: stored, never scored as now. */
 		score = v == INGEST_SAMPLE
-			    ? score_sample(s, res.node, res.msg.json, now)
+			    ? score_sample(s, res.node, res.msg.json,
+					   m->payload, len, now)
 			    : NAN;
 		if (writer_add_sample(s->writer, res.msg.json, m->payload, len,
 				      now, score) < 0)
@@ -174,6 +271,7 @@ static void on_message(void *ctx, const struct mosquitto_message *m)
 			  m->topic);
 		break;
 	}
+	pthread_mutex_unlock(&s->lock);
 	ingest_result_release(&res);
 }
 
@@ -201,6 +299,605 @@ static void log_stats(struct server *s)
 		 (unsigned long long)ws.spool_depth, ws.db_ok ? "up" : "down");
 }
 
+/* ---- the live view, recomputed once a second ---- */
+
+struct rescore_ctx {
+	struct server *s;
+	int64_t now_ms;
+	const char *svc_names[SCORE_SERVICE_MAX];
+	double svc_sum[SCORE_SERVICE_MAX];
+	double svc_min[SCORE_SERVICE_MAX];
+	double *svc_scores[SCORE_SERVICE_MAX];
+	size_t svc_n[SCORE_SERVICE_MAX], svc_cap[SCORE_SERVICE_MAX];
+	size_t nsvc;
+	double compliance_sum;
+	unsigned compliance_n;
+};
+
+static bool node_stale(const struct ingest_node *n, int64_t now_ms)
+{
+	double interval = n->interval_s > 0 ? n->interval_s : 10;
+	return (double)(now_ms - n->last_seen_ms) > 3000.0 * interval;
+}
+
+/* Service membership: the services of the node's probes, or "unassigned". */
+static void add_to_services(struct rescore_ctx *x, const cJSON *sample,
+			    double score)
+{
+	const char *names[16];
+	size_t n = 0;
+	const cJSON *p;
+
+	cJSON_ArrayForEach(p,
+			   cJSON_GetObjectItemCaseSensitive(sample, "probes"))
+	{
+		const cJSON *svc =
+		    cJSON_GetObjectItemCaseSensitive(p, "service");
+		if (cJSON_IsString(svc) && n < 16)
+			names[n++] = svc->valuestring;
+	}
+	if (n == 0)
+		names[n++] = "unassigned";
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+		for (k = 0; k < x->nsvc; k++)
+			if (strcmp(x->svc_names[k], names[i]) == 0)
+				break;
+		if (k == x->nsvc) {
+			if (x->nsvc == SCORE_SERVICE_MAX)
+				continue;
+			x->svc_names[x->nsvc++] = names[i];
+		}
+		if (x->svc_n[k] == x->svc_cap[k]) {
+			size_t cap = x->svc_cap[k] ? x->svc_cap[k] * 2 : 64;
+			double *g =
+			    realloc(x->svc_scores[k], cap * sizeof(double));
+			if (!g)
+				continue;
+			x->svc_scores[k] = g;
+			x->svc_cap[k] = cap;
+		}
+		x->svc_scores[k][x->svc_n[k]++] = score;
+	}
+}
+
+static void rescore_node(void *ctx, struct ingest_node *n)
+{
+	struct rescore_ctx *x = ctx;
+	struct node_view *v = n->user;
+	bool offline = n->seen_state && !n->online;
+	cJSON *j;
+
+	if (offline)
+		x->s->nodes_offline++;
+	else if (node_stale(n, x->now_ms))
+		x->s->nodes_stale++;
+	else
+		x->s->nodes_online++;
+	if (!v || !v->sample)
+		return;
+	j = cJSON_ParseWithLength(v->sample, v->len);
+	if (!j)
+		return;
+	/* Liveness moves with time even when nothing arrives. */
+	if (score_from(x->s, n, j, x->now_ms, &v->comps))
+		v->scored = true;
+	add_to_services(x, j, v->comps.score);
+	double ratio;
+	const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "compliance");
+	if (c && wire_get_double(c, "ratio", &ratio) == 0) {
+		x->compliance_sum += ratio;
+		x->compliance_n++;
+	}
+	cJSON_Delete(j);
+}
+
+static void rescore(struct server *s)
+{
+	struct rescore_ctx x = { .s = s, .now_ms = time_real_ms() };
+	double svc[SCORE_SERVICE_MAX];
+
+	pthread_mutex_lock(&s->lock);
+	s->nodes_online = s->nodes_offline = s->nodes_stale = 0;
+	ingest_foreach(s->ingest, rescore_node, &x);
+	for (size_t k = 0; k < x.nsvc; k++)
+		svc[k] = score_service(&s->policy, x.svc_scores[k], x.svc_n[k]);
+	s->fleet_score = score_fleet(&s->policy, x.svc_names, svc, x.nsvc);
+	s->compliance_ratio =
+	    x.compliance_n ? x.compliance_sum / x.compliance_n : 1.0;
+	metric_gauge_set(s->m_fleet_score, s->fleet_score);
+	metric_gauge_set(s->m_nodes_online, s->nodes_online);
+	metric_gauge_set(s->m_nodes_offline, s->nodes_offline);
+	metric_gauge_set(s->m_nodes_stale, s->nodes_stale);
+	pthread_mutex_unlock(&s->lock);
+	for (size_t k = 0; k < x.nsvc; k++)
+		free(x.svc_scores[k]);
+}
+
+/* ---- metrics ---- */
+
+static struct metric_series *gauge(struct server *s, const char *name,
+				   const char *help, enum metric_type type)
+{
+	struct metric *m;
+	if (metrics_register(s->metrics, name, help, type, NULL, 0, NULL, 0,
+			     &m) < 0)
+		return NULL;
+	return metric_series(m, NULL);
+}
+
+static int metrics_setup(struct server *s)
+{
+	static const char *const reason[] = { "reason" };
+
+	s->metrics = metrics_new();
+	if (!s->metrics)
+		return -ENOMEM;
+	s->m_received = gauge(s, "acgs_ingest_messages_total",
+			      "MQTT messages received", METRIC_COUNTER);
+	s->m_samples = gauge(s, "acgs_ingest_samples_total",
+			     "samples accepted as live", METRIC_COUNTER);
+	s->m_duplicates =
+	    gauge(s, "acgs_ingest_duplicates_total",
+		  "samples dropped as seen before", METRIC_COUNTER);
+	s->m_replays =
+	    gauge(s, "acgs_ingest_replays_total",
+		  "older samples stored without moving the live state",
+		  METRIC_COUNTER);
+	s->m_gaps = gauge(s, "acgs_ingest_seq_gaps", "seqs not (yet) received",
+			  METRIC_GAUGE);
+	s->m_written =
+	    gauge(s, "acgs_store_samples_written_total",
+		  "sample rows written to PostgreSQL", METRIC_COUNTER);
+	s->m_spooled =
+	    gauge(s, "acgs_store_samples_spooled_total",
+		  "samples spooled to disk while PostgreSQL was down",
+		  METRIC_COUNTER);
+	s->m_spool_depth =
+	    gauge(s, "acgs_store_spool_depth",
+		  "samples waiting in the disk spool", METRIC_GAUGE);
+	s->m_db_up = gauge(s, "acgs_dependency_up_postgres",
+			   "1 when PostgreSQL answers", METRIC_GAUGE);
+	s->m_mqtt_up = gauge(s, "acgs_dependency_up_mqtt",
+			     "1 when connected to the broker", METRIC_GAUGE);
+	s->m_fleet_score = gauge(s, "acgs_fleet_score",
+				 "fleet health score 0..1", METRIC_GAUGE);
+	s->m_nodes_online =
+	    gauge(s, "acgs_nodes_online", "nodes online", METRIC_GAUGE);
+	s->m_nodes_offline =
+	    gauge(s, "acgs_nodes_offline", "nodes whose offline state arrived",
+		  METRIC_GAUGE);
+	s->m_nodes_stale =
+	    gauge(s, "acgs_nodes_stale",
+		  "nodes silent for more than 3 intervals", METRIC_GAUGE);
+	return metrics_register(s->metrics, "acgs_ingest_rejected_total",
+				"messages rejected, by reason", METRIC_COUNTER,
+				reason, 1, NULL, 0, &s->m_rejected);
+}
+
+/* Counters are kept by ingest and the writer; mirror them for /metrics. */
+static void metrics_sync(struct server *s)
+{
+	struct ingest_stats st;
+	struct writer_stats ws;
+
+	pthread_mutex_lock(&s->lock);
+	ingest_get_stats(s->ingest, &st);
+	pthread_mutex_unlock(&s->lock);
+	writer_get_stats(s->writer, &ws);
+	metric_gauge_set(s->m_received, (double)st.received);
+	metric_gauge_set(s->m_samples, (double)st.samples);
+	metric_gauge_set(s->m_duplicates, (double)st.duplicates);
+	metric_gauge_set(s->m_replays, (double)st.replays);
+	metric_gauge_set(s->m_gaps, (double)st.gaps);
+	metric_gauge_set(s->m_written, (double)ws.written);
+	metric_gauge_set(s->m_spooled, (double)ws.spooled);
+	metric_gauge_set(s->m_spool_depth, (double)ws.spool_depth);
+	metric_gauge_set(s->m_db_up, ws.db_ok);
+	metric_gauge_set(s->m_mqtt_up, mqttconn_connected(s->mqtt));
+	for (int i = 1; i < _WIRE_REJECT_MAX; i++) {
+		const char *v[] = { wire_reject_name((enum wire_reject)i) };
+		metric_gauge_set(metric_series(s->m_rejected, v),
+				 (double)st.rejected[i]);
+	}
+	const char *cap[] = { "capacity" }, *dir[] = { "direction" };
+	metric_gauge_set(metric_series(s->m_rejected, cap),
+			 (double)st.rejected_capacity);
+	metric_gauge_set(metric_series(s->m_rejected, dir),
+			 (double)st.rejected_direction);
+}
+
+/* ---- HTTP routes ---- */
+
+#define TOKEN_FRESH_NS (60 * NS_PER_SEC)
+#define TOKEN_STALE_NS (3600 * NS_PER_SEC)
+
+static struct token_entry *token_cached(struct server *s,
+					const uint8_t sha256[32])
+{
+	for (size_t i = 0; i < s->ntokens; i++)
+		if (sodium_memcmp(s->tokens[i].sha256, sha256, 32) == 0)
+			return &s->tokens[i];
+	return NULL;
+}
+
+static void token_remember(struct server *s, const uint8_t sha256[32],
+			   enum api_role role, uint64_t now)
+{
+	struct token_entry *e = token_cached(s, sha256);
+	if (!e) {
+		if (s->ntokens < ARRAY_SIZE(s->tokens)) {
+			e = &s->tokens[s->ntokens++];
+		} else {
+			/* Full: replace the one checked longest ago. */
+			e = &s->tokens[0];
+			for (size_t i = 1; i < s->ntokens; i++)
+				if (s->tokens[i].checked_ns < e->checked_ns)
+					e = &s->tokens[i];
+		}
+		memcpy(e->sha256, sha256, 32);
+	}
+	e->role = role;
+	e->checked_ns = now;
+}
+
+static enum api_role auth_token(void *ctx, const uint8_t sha256[32])
+{
+	struct server *s = ctx;
+	char role[16];
+	enum api_role r = API_ROLE_NONE;
+	uint64_t now = time_mono_ns();
+	struct token_entry *e;
+	int rc = -ENOTCONN;
+
+	pthread_mutex_lock(&s->auth_lock);
+	e = token_cached(s, sha256);
+	if (e && now - e->checked_ns < TOKEN_FRESH_NS) {
+		r = e->role;
+		goto out;
+	}
+	if (!s->auth_store || !store_connected(s->auth_store)) {
+		char err[256];
+		if (s->auth_store)
+			store_reconnect(s->auth_store);
+		else
+			store_open(s->cfg->conninfo, &s->auth_store, err,
+				   sizeof(err));
+	}
+	if (s->auth_store)
+		rc = store_token_lookup(s->auth_store, sha256, role,
+					sizeof(role), NULL);
+	if (rc == 0) {
+		if (strcmp(role, "admin") == 0)
+			r = API_ROLE_ADMIN;
+		else if (strcmp(role, "operator") == 0)
+			r = API_ROLE_OPERATOR;
+		else if (strcmp(role, "viewer") == 0)
+			r = API_ROLE_VIEWER;
+		token_remember(s, sha256, r, now);
+	} else if (rc == -ENOENT || rc == -EKEYREVOKED) {
+		if (e)
+			e->role = API_ROLE_NONE; /* revoked: forget at once */
+	} else if (e && now - e->checked_ns < TOKEN_STALE_NS) {
+		/* The database cannot answer: trust what it said recently. */
+		r = e->role;
+	}
+out:
+	pthread_mutex_unlock(&s->auth_lock);
+	return r;
+}
+
+static int h_live(void *ctx, const struct api_request *req,
+		  struct api_response *res)
+{
+	struct jsonw *w = api_res_json(res);
+	jsonw_obj_begin(w);
+	jsonw_kv_str(w, "status", "ok");
+	jsonw_kv_str(w, "constitutional_hash", ACGS_CONSTITUTIONAL_HASH);
+	jsonw_obj_end(w);
+	return 0;
+}
+
+static void dep(struct jsonw *w, const char *name, const char *state)
+{
+	jsonw_key(w, name);
+	jsonw_obj_begin(w);
+	jsonw_kv_str(w, "state", state);
+	jsonw_obj_end(w);
+}
+
+/* Ready while the broker is reachable: without it nothing comes in.
+ * PostgreSQL or Redis down is "degraded": samples are spooled, the API
+ * answers from memory. */
+static int h_ready(void *ctx, const struct api_request *req,
+		   struct api_response *res)
+{
+	struct server *s = ctx;
+	struct writer_stats ws;
+	bool mqtt = mqttconn_connected(s->mqtt);
+
+	writer_get_stats(s->writer, &ws);
+	struct jsonw *w = api_res_json(res);
+	if (!mqtt)
+		api_res_status(res, 503);
+	jsonw_obj_begin(w);
+	jsonw_kv_str(w, "status",
+		     !mqtt			       ? "unavailable"
+		     : !ws.db_ok || !s->cfg->redis_url ? "degraded"
+						       : "ok");
+	jsonw_key(w, "dependencies");
+	jsonw_obj_begin(w);
+	dep(w, "mqtt", mqtt ? "up" : "down");
+	dep(w, "postgres", ws.db_ok ? "up" : "down (spooling to disk)");
+	dep(w, "redis", s->cfg->redis_url ? "not connected" : "not configured");
+	jsonw_obj_end(w);
+	jsonw_kv_u64(w, "spool_depth", ws.spool_depth);
+	jsonw_obj_end(w);
+	return 0;
+}
+
+static int h_startup(void *ctx, const struct api_request *req,
+		     struct api_response *res)
+{
+	struct server *s = ctx;
+	struct jsonw *w = api_res_json(res);
+	if (!s->started)
+		api_res_status(res, 503);
+	jsonw_obj_begin(w);
+	jsonw_kv_str(w, "status", s->started ? "started" : "starting");
+	jsonw_obj_end(w);
+	return 0;
+}
+
+static int h_metrics(void *ctx, const struct api_request *req,
+		     struct api_response *res)
+{
+	struct server *s = ctx;
+	struct buf b;
+
+	metrics_sync(s);
+	buf_init(&b, 16 << 20);
+	if (metrics_render(s->metrics, &b) < 0) {
+		buf_release(&b);
+		return api_error(res, 500, "internal", "cannot render metrics");
+	}
+	api_res_text(res, "text/plain; version=0.0.4", b.data, b.len);
+	buf_release(&b);
+	return 0;
+}
+
+static void write_components(struct jsonw *w, const struct node_view *v)
+{
+	jsonw_key(w, "components");
+	jsonw_obj_begin(w);
+	jsonw_kv_double(w, "liveness", v->comps.liveness);
+	jsonw_kv_double(w, "resources", v->comps.resources);
+	jsonw_kv_double(w, "probes", v->comps.probes);
+	jsonw_kv_double(w, "compliance", v->comps.compliance);
+	jsonw_obj_end(w);
+	jsonw_kv_bool(w, "capped", v->comps.capped);
+	if (v->comps.capped)
+		jsonw_kv_str(w, "cap_reason", v->comps.cap_reason);
+}
+
+static const char *state_of(const struct ingest_node *n, int64_t now_ms)
+{
+	if (n->seen_state && !n->online)
+		return "offline";
+	return node_stale(n, now_ms) ? "stale" : "online";
+}
+
+static void write_node(struct jsonw *w, const struct ingest_node *n,
+		       int64_t now_ms, bool with_sample)
+{
+	const struct node_view *v = n->user;
+	char ts[RFC3339_LEN];
+
+	jsonw_obj_begin(w);
+	jsonw_kv_str(w, "id", n->id);
+	jsonw_kv_str(w, "state", state_of(n, now_ms));
+	jsonw_kv_u64(w, "conn", n->conn);
+	time_format_rfc3339_ms(n->last_seen_ms, ts);
+	jsonw_kv_str(w, "last_seen", ts);
+	jsonw_kv_str(w, "boot_id", n->boot_id);
+	jsonw_kv_u64(w, "seq", n->max_seq);
+	jsonw_kv_double(w, "interval", n->interval_s);
+	if (v && v->scored) {
+		jsonw_kv_double(w, "score", v->comps.score);
+		write_components(w, v);
+	} else {
+		jsonw_key(w, "score");
+		jsonw_null(w);
+	}
+	if (v && v->labels) {
+		/* Labels came validated from the birth; re-encode to be sure
+		 * nothing but JSON reaches the response. */
+		cJSON *l = cJSON_Parse(v->labels);
+		const cJSON *it;
+		jsonw_key(w, "labels");
+		jsonw_obj_begin(w);
+		cJSON_ArrayForEach(it, l)
+		{
+			if (cJSON_IsString(it))
+				jsonw_kv_str(w, it->string, it->valuestring);
+		}
+		jsonw_obj_end(w);
+		cJSON_Delete(l);
+	}
+	if (with_sample && v && v->sample) {
+		/* The sample is a validated JSON object: splice it verbatim. */
+		jsonw_key(w, "latest_sample");
+		jsonw_raw(w, v->sample, v->len);
+	}
+	jsonw_obj_end(w);
+}
+
+static int h_fleet(void *ctx, const struct api_request *req,
+		   struct api_response *res)
+{
+	struct server *s = ctx;
+	struct jsonw *w = api_res_json(res);
+
+	pthread_mutex_lock(&s->lock);
+	jsonw_obj_begin(w);
+	jsonw_kv_double(w, "score", s->fleet_score);
+	jsonw_key(w, "nodes");
+	jsonw_obj_begin(w);
+	jsonw_kv_u64(w, "online", s->nodes_online);
+	jsonw_kv_u64(w, "stale", s->nodes_stale);
+	jsonw_kv_u64(w, "offline", s->nodes_offline);
+	jsonw_kv_u64(w, "total",
+		     (uint64_t)s->nodes_online + s->nodes_stale +
+			 s->nodes_offline);
+	jsonw_obj_end(w);
+	jsonw_kv_double(w, "compliance_ratio", s->compliance_ratio);
+	jsonw_kv_str(w, "constitutional_hash", ACGS_CONSTITUTIONAL_HASH);
+	jsonw_obj_end(w);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+struct list_ctx {
+	struct jsonw *w;
+	int64_t now_ms;
+	const char *state;
+	double below;
+	const char *label_key, *label_value;
+	size_t skip, limit, total, written;
+};
+
+static bool has_label(const struct node_view *v, const char *k, const char *val)
+{
+	bool yes = false;
+	if (!v || !v->labels)
+		return false;
+	cJSON *l = cJSON_Parse(v->labels);
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(l, k);
+	yes = cJSON_IsString(it) && strcmp(it->valuestring, val) == 0;
+	cJSON_Delete(l);
+	return yes;
+}
+
+static void list_node(void *ctx, struct ingest_node *n)
+{
+	struct list_ctx *x = ctx;
+	const struct node_view *v = n->user;
+
+	if (x->state && strcmp(state_of(n, x->now_ms), x->state) != 0)
+		return;
+	if (!isnan(x->below) &&
+	    (!v || !v->scored || v->comps.score >= x->below))
+		return;
+	if (x->label_key && !has_label(v, x->label_key, x->label_value))
+		return;
+	x->total++;
+	if (x->total <= x->skip || x->written >= x->limit)
+		return;
+	write_node(x->w, n, x->now_ms, false);
+	x->written++;
+}
+
+static int h_nodes(void *ctx, const struct api_request *req,
+		   struct api_response *res)
+{
+	struct server *s = ctx;
+	struct list_ctx x = { .now_ms = time_real_ms(),
+			      .below = NAN,
+			      .limit = 100 };
+	const char *q;
+	char key[65];
+	uint64_t u;
+
+	if ((q = api_req_query(req, "state"))) {
+		if (strcmp(q, "online") && strcmp(q, "stale") &&
+		    strcmp(q, "offline"))
+			return api_error(
+			    res, 400, "bad_request",
+			    "state must be online, stale or offline");
+		x.state = q;
+	}
+	if ((q = api_req_query(req, "below")) &&
+	    conf_parse_double(q, 0, 1, &x.below) < 0)
+		return api_error(res, 400, "bad_request",
+				 "below must be a number from 0 to 1");
+	if ((q = api_req_query(req, "label"))) {
+		const char *eq = strchr(q, '=');
+		if (!eq || eq == q || (size_t)(eq - q) >= sizeof(key))
+			return api_error(res, 400, "bad_request",
+					 "label must be key=value");
+		memcpy(key, q, (size_t)(eq - q));
+		key[eq - q] = '\0';
+		x.label_key = key;
+		x.label_value = eq + 1;
+	}
+	if ((q = api_req_query(req, "limit"))) {
+		if (conf_parse_u64(q, 1, 1000, &u) < 0)
+			return api_error(res, 400, "bad_request",
+					 "limit must be 1 to 1000");
+		x.limit = u;
+	}
+	if ((q = api_req_query(req, "offset"))) {
+		if (conf_parse_u64(q, 0, 100000000, &u) < 0)
+			return api_error(res, 400, "bad_request",
+					 "offset must be a whole number");
+		x.skip = u;
+	}
+	x.w = api_res_json(res);
+	pthread_mutex_lock(&s->lock);
+	jsonw_obj_begin(x.w);
+	jsonw_key(x.w, "nodes");
+	jsonw_arr_begin(x.w);
+	ingest_foreach(s->ingest, list_node, &x);
+	jsonw_arr_end(x.w);
+	jsonw_kv_u64(x.w, "total", x.total);
+	jsonw_kv_u64(x.w, "offset", x.skip);
+	jsonw_kv_u64(x.w, "limit", x.limit);
+	jsonw_obj_end(x.w);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int h_node(void *ctx, const struct api_request *req,
+		  struct api_response *res)
+{
+	struct server *s = ctx;
+	const char *id = api_req_param(req, "id");
+
+	if (!id || !wire_node_valid(id))
+		return api_error(res, 400, "bad_request", "invalid node id");
+	pthread_mutex_lock(&s->lock);
+	struct ingest_node *n = ingest_find(s->ingest, id);
+	if (!n) {
+		pthread_mutex_unlock(&s->lock);
+		return api_error(res, 404, "not_found", "no node %s", id);
+	}
+	write_node(api_res_json(res), n, time_real_ms(), true);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int api_setup(struct server *s, char *err, size_t errlen)
+{
+	const struct api_route routes[] = {
+		{ "GET", "/health/live", API_ROLE_NONE, h_live, s },
+		{ "GET", "/health/ready", API_ROLE_NONE, h_ready, s },
+		{ "GET", "/health/startup", API_ROLE_NONE, h_startup, s },
+		{ "GET", "/metrics", API_ROLE_NONE, h_metrics, s },
+		{ "GET", "/api/v1/fleet", API_ROLE_VIEWER, h_fleet, s },
+		{ "GET", "/api/v1/nodes", API_ROLE_VIEWER, h_nodes, s },
+		{ "GET", "/api/v1/nodes/{id}", API_ROLE_VIEWER, h_node, s },
+	};
+	struct api_options o = {
+		.host = s->cfg->listen_host,
+		.port = s->cfg->listen_port,
+		.anonymous_viewer = s->cfg->anonymous_viewer,
+		.auth = auth_token,
+		.auth_ctx = s,
+		.metrics = s->metrics,
+	};
+	return api_start(&o, routes, ARRAY_SIZE(routes), &s->api, err, errlen);
+}
+
 int server_new(struct server_config *cfg, struct server **ret, char *err,
 	       size_t errlen)
 {
@@ -213,6 +910,8 @@ int server_new(struct server_config *cfg, struct server **ret, char *err,
 	}
 	s->cfg = cfg;
 	s->sigfd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->auth_lock, NULL);
 	score_policy_default(&s->policy);
 	if (cfg->policy) {
 		r = score_policy_load(cfg->policy, &s->policy, err, errlen);
@@ -259,8 +958,17 @@ int server_new(struct server_config *cfg, struct server **ret, char *err,
 	struct mqttconn_callbacks cb = { .connected = subscribe_all,
 					 .message = on_message };
 	r = mqttconn_new(&mo, &cb, s, &s->mqtt);
-	if (r < 0)
+	if (r < 0) {
 		snprintf(err, errlen, "mqtt: %s", strerror(-r));
+		goto out;
+	}
+	ingest_set_user_free(s->ingest, node_view_free);
+	r = metrics_setup(s);
+	if (r < 0) {
+		snprintf(err, errlen, "metrics: %s", strerror(-r));
+		goto out;
+	}
+	r = api_setup(s, err, errlen);
 out:
 	if (r < 0) {
 		server_free(s);
@@ -274,10 +982,16 @@ struct server *server_free(struct server *s)
 {
 	if (!s)
 		return NULL;
+	/* The API first: its threads read everything below. */
+	s->api = api_stop(s->api);
 	s->mqtt = mqttconn_free(s->mqtt);
 	s->ingest = ingest_free(s->ingest);
 	s->writer = writer_free(s->writer);
 	score_policy_release(&s->policy);
+	s->metrics = metrics_free(s->metrics);
+	s->auth_store = store_free(s->auth_store);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->auth_lock);
 	server_config_free(s->cfg);
 	if (s->sigfd >= 0)
 		close(s->sigfd);
@@ -321,6 +1035,11 @@ int server_run(struct server *s)
 			notify_send("WATCHDOG=1");
 			s->next_watchdog_ns = now + s->watchdog_ns;
 		}
+		if (now >= s->next_rescore_ns) {
+			rescore(s);
+			s->next_rescore_ns = now + NS_PER_SEC;
+		}
+		s->started = true;
 		if (now >= s->next_stats_ns) {
 			log_stats(s);
 			s->next_stats_ns = now + STATS_EVERY_NS;
@@ -356,6 +1075,8 @@ int server_run(struct server *s)
 		}
 	}
 	notify_send("STOPPING=1");
+	/* Stop taking requests and finish those in flight first. */
+	s->api = api_stop(s->api);
 	/* A clean DISCONNECT keeps the persistent session for the restart. */
 	mqttconn_disconnect(s->mqtt);
 	writer_flush(s->writer);

@@ -34,6 +34,7 @@ struct writer {
 	struct store *store;
 	bool db_ok;
 	uint64_t next_reconnect_ns;
+	uint64_t next_complaint_ns;
 	struct spool *spool;
 	struct buf rec;
 
@@ -162,6 +163,14 @@ static int db_try(struct writer *w, uint64_t now)
 	}
 	if (r < 0) {
 		w->next_reconnect_ns = now + RECONNECT_NS;
+		/* Say it once a minute, not every two seconds. */
+		if (now >= w->next_complaint_ns) {
+			log_warn("store", "database still unreachable: %s",
+				 w->store && store_last_error(w->store)
+				     ? store_last_error(w->store)
+				     : strerror(-r));
+			w->next_complaint_ns = now + 60 * NS_PER_SEC;
+		}
 		return r;
 	}
 	if (applied)

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The HTTP API over the real stack (mosquitto, PostgreSQL, server, agents):
+# health and metrics without a token; fleet and nodes with a viewer token
+# made by `acgs-server token create`; scores in [0, 1] with components;
+# filters; 401/404/400; a SIGKILLed agent is offline with score 0 within
+# 1.5 keepalives; PostgreSQL down: the API keeps answering and
+# /health/ready says degraded.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/pg.sh"
+SERVER="$ACGS_BUILDDIR/server/acgs-server"
+trap 'st=$?; pg_stop; (exit $st); cleanup' EXIT
+
+pg_start || { st=$?; [ $st -eq 77 ] && exit 77; fail "postgres did not start"; }
+port=$(free_port)
+http=$(free_port)
+start_broker broker "$port"
+cat >"$TMP/server.conf" <<CONF
+; constitutional hash $HASH
+[server]
+replica_id = it1
+listen = 127.0.0.1:$http
+state_dir = $TMP/server-state
+[mqtt]
+host = 127.0.0.1
+port = $port
+[postgres]
+conninfo = $ACGS_PG_CONNINFO connect_timeout=2
+CONF
+"$SERVER" --config "$TMP/server.conf" --migrate >/dev/null || fail "migrate"
+viewer=$("$SERVER" --config "$TMP/server.conf" token create --role viewer --name it-viewer 2>/dev/null | tail -n1)
+[ "${viewer#acgs_}" != "$viewer" ] && [ ${#viewer} -gt 40 ] || fail "token create printed '$viewer'"
+"$SERVER" --config "$TMP/server.conf" >>"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
+wait_until 10 port_open "$http" || fail "API not listening"
+for n in n1 n2; do
+	write_agent_conf "$TMP/$n.conf" "$n" "$port"
+	start_agent "$n" "$TMP/$n.conf"
+	eval "pid_$n=$AGENT_PID"
+done
+
+api() { curl -s -o "$TMP/body" -w '%{http_code}' -H "Authorization: Bearer $viewer" "http://127.0.0.1:$http$1"; }
+anon() { curl -s -o "$TMP/body" -w '%{http_code}' "http://127.0.0.1:$http$1"; }
+two_scored() { [ "$(api /api/v1/nodes)" = 200 ] && jq -e '[.nodes[] | select(.score != null)] | length == 2' "$TMP/body" >/dev/null; }
+wait_until 20 two_scored || fail "nodes not scored: $(cat "$TMP/body")"
+
+[ "$(anon /health/live)" = 200 ] || fail "/health/live"
+[ "$(anon /health/ready)" = 200 ] && jq -e '.dependencies.mqtt.state == "up" and .dependencies.postgres.state == "up"' "$TMP/body" >/dev/null ||
+	fail "/health/ready: $(cat "$TMP/body")"
+[ "$(anon /health/startup)" = 200 ] || fail "/health/startup"
+[ "$(anon /metrics)" = 200 ] && grep -q '^acgs_fleet_score ' "$TMP/body" && grep -q '^acgs_http_requests_total' "$TMP/body" ||
+	fail "/metrics lacks figures"
+pass "health and metrics need no token"
+
+[ "$(anon /api/v1/fleet)" = 401 ] || fail "fleet without a token not 401"
+jq -e '.error.code and .error.message' "$TMP/body" >/dev/null || fail "401 body not an error object"
+code=$(curl -s -o "$TMP/body" -w '%{http_code}' -H "Authorization: Bearer acgs_wrong" "http://127.0.0.1:$http/api/v1/fleet")
+[ "$code" = 401 ] || fail "unknown token gave $code"
+pass "no token and an unknown token: 401 with an error object"
+
+# The fleet view is recomputed once a second.
+fleet_two() { [ "$(api /api/v1/fleet)" = 200 ] && jq -e '.score >= 0 and .score <= 1 and .nodes.total == 2 and .nodes.online == 2' "$TMP/body" >/dev/null; }
+wait_until 5 fleet_two || fail "fleet: $(cat "$TMP/body")"
+pass "fleet: $(jq -c . "$TMP/body")"
+api /api/v1/nodes >/dev/null
+jq -e '.total == 2 and all(.nodes[]; .score >= 0 and .score <= 1 and .components.liveness == 1
+	and (.components.resources | type) == "number" and .labels.role == "test")' "$TMP/body" >/dev/null ||
+	fail "nodes: $(cat "$TMP/body")"
+pass "nodes: $(jq -c '[.nodes[] | {id, score}]' "$TMP/body")"
+api '/api/v1/nodes?state=online&label=role=test' >/dev/null && jq -e '.total == 2' "$TMP/body" >/dev/null || fail "filters: $(cat "$TMP/body")"
+api '/api/v1/nodes?below=0' >/dev/null && jq -e '.total == 0' "$TMP/body" >/dev/null || fail "below=0: $(cat "$TMP/body")"
+api '/api/v1/nodes?limit=1' >/dev/null && jq -e '(.nodes | length) == 1 and .total == 2' "$TMP/body" >/dev/null || fail "limit"
+[ "$(api '/api/v1/nodes?state=bogus')" = 400 ] || fail "bad state not 400"
+[ "$(api '/api/v1/nodes?below=2')" = 400 ] || fail "below=2 not 400"
+[ "$(api /api/v1/nodes/n1)" = 200 ] && jq -e '.id == "n1" and .latest_sample.constitutional_hash == "'$HASH'" and (.latest_sample.seq | type) == "number"' "$TMP/body" >/dev/null ||
+	fail "node n1: $(head -c 300 "$TMP/body")"
+[ "$(api /api/v1/nodes/nope)" = 404 ] || fail "unknown node not 404"
+[ "$(api /api/v1/nope)" = 404 ] || fail "unknown route not 404"
+pass "filters (state, label, below, limit), node detail with its latest sample, 400 and 404"
+
+kill -KILL "$pid_n1"
+killed=$SECONDS
+offline_zero() { api /api/v1/nodes/n1 >/dev/null; jq -e '.state == "offline" and .score == 0' "$TMP/body" >/dev/null; }
+wait_until 8 offline_zero || fail "n1 not offline with score 0 after SIGKILL: $(head -c 300 "$TMP/body")"
+pass "SIGKILLed agent: offline, score 0 after $((SECONDS - killed)) s (keepalive 5 s)"
+
+pg_as_owner "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w -t 30 stop >/dev/null
+degraded() { anon /health/ready >/dev/null; jq -e '.status == "degraded" and (.dependencies.postgres.state | startswith("down"))' "$TMP/body" >/dev/null; }
+wait_until 15 degraded || fail "ready does not say degraded: $(cat "$TMP/body")"
+[ "$(api /api/v1/fleet)" = 200 ] || fail "fleet with PostgreSQL down: $(cat "$TMP/body")"
+pass "PostgreSQL down: /health/ready degraded, the API answers from memory"
+kill -TERM "$SERVER_PID"
+wait "$SERVER_PID" || fail "server exit non-zero"
