@@ -22,6 +22,7 @@ cat >"$TMP/server.conf" <<CONF
 ; constitutional hash $HASH
 [server]
 replica_id = it1
+listen = 127.0.0.1:$(free_port)
 state_dir = $TMP/server-state
 [mqtt]
 host = 127.0.0.1
