@@ -475,6 +475,14 @@ static int metrics_setup(struct server *s)
 				reason, 1, NULL, 0, &s->m_rejected);
 }
 
+/* A Prometheus counter only goes up: advance it to the source's value. */
+static void mirror_counter(struct metric_series *m, uint64_t value)
+{
+	double cur = metric_value(m);
+	if (m && (double)value > cur)
+		metric_add(m, value - (uint64_t)cur);
+}
+
 /* Counters are kept by ingest and the writer; mirror them for /metrics. */
 static void metrics_sync(struct server *s)
 {
@@ -485,26 +493,24 @@ static void metrics_sync(struct server *s)
 	ingest_get_stats(s->ingest, &st);
 	pthread_mutex_unlock(&s->lock);
 	writer_get_stats(s->writer, &ws);
-	metric_gauge_set(s->m_received, (double)st.received);
-	metric_gauge_set(s->m_samples, (double)st.samples);
-	metric_gauge_set(s->m_duplicates, (double)st.duplicates);
-	metric_gauge_set(s->m_replays, (double)st.replays);
+	mirror_counter(s->m_received, st.received);
+	mirror_counter(s->m_samples, st.samples);
+	mirror_counter(s->m_duplicates, st.duplicates);
+	mirror_counter(s->m_replays, st.replays);
 	metric_gauge_set(s->m_gaps, (double)st.gaps);
-	metric_gauge_set(s->m_written, (double)ws.written);
-	metric_gauge_set(s->m_spooled, (double)ws.spooled);
+	mirror_counter(s->m_written, ws.written);
+	mirror_counter(s->m_spooled, ws.spooled);
 	metric_gauge_set(s->m_spool_depth, (double)ws.spool_depth);
 	metric_gauge_set(s->m_db_up, ws.db_ok);
 	metric_gauge_set(s->m_mqtt_up, mqttconn_connected(s->mqtt));
 	for (int i = 1; i < _WIRE_REJECT_MAX; i++) {
 		const char *v[] = { wire_reject_name((enum wire_reject)i) };
-		metric_gauge_set(metric_series(s->m_rejected, v),
-				 (double)st.rejected[i]);
+		mirror_counter(metric_series(s->m_rejected, v), st.rejected[i]);
 	}
 	const char *cap[] = { "capacity" }, *dir[] = { "direction" };
-	metric_gauge_set(metric_series(s->m_rejected, cap),
-			 (double)st.rejected_capacity);
-	metric_gauge_set(metric_series(s->m_rejected, dir),
-			 (double)st.rejected_direction);
+	mirror_counter(metric_series(s->m_rejected, cap), st.rejected_capacity);
+	mirror_counter(metric_series(s->m_rejected, dir),
+		       st.rejected_direction);
 }
 
 /* ---- HTTP routes ---- */

@@ -50,6 +50,8 @@ wait_until 20 two_scored || fail "nodes not scored: $(cat "$TMP/body")"
 [ "$(anon /health/startup)" = 200 ] || fail "/health/startup"
 [ "$(anon /metrics)" = 200 ] && grep -q '^acgs_fleet_score ' "$TMP/body" && grep -q '^acgs_http_requests_total' "$TMP/body" ||
 	fail "/metrics lacks figures"
+samples=$(sed -n 's/^acgs_ingest_samples_total //p' "$TMP/body")
+[ "${samples:-0}" -gt 0 ] 2>/dev/null || fail "acgs_ingest_samples_total is '${samples}' after samples arrived"
 pass "health and metrics need no token"
 
 [ "$(anon /api/v1/fleet)" = 401 ] || fail "fleet without a token not 401"
