@@ -22,6 +22,7 @@
 #include "jsonw.h"
 #include "log.h"
 #include "notify.h"
+#include "sigfd.h"
 #include "probe.h"
 #include "publisher.h"
 #include "spool.h"
@@ -55,21 +56,6 @@ struct agent {
 	uint64_t watchdog_ns; /* 0: no watchdog */
 	uint64_t next_watchdog_ns;
 };
-
-void agent_block_signals(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	/* A broker that closes on us must not kill the agent. */
-	signal(SIGPIPE, SIG_IGN);
-	/* A file size limit on state_dir must fail a write (EFBIG, counted
-	 * like a full disk), not kill the agent. */
-	signal(SIGXFSZ, SIG_IGN);
-}
 
 static void make_boot_id(char out[BOOT_ID_LEN + 1])
 {
@@ -450,7 +436,6 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 
 int agent_run(struct agent *a)
 {
-	sigset_t set;
 	char err[600];
 	uint64_t interval_ns, next_sample, pub_deadline;
 	uint64_t watchdog_usec = 0;
@@ -463,14 +448,10 @@ int agent_run(struct agent *a)
 		log_err("agent", "cannot start: %s", err);
 		return r;
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	a->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	a->sigfd = sigfd_open();
 	if (a->sigfd < 0) {
-		r = -errno;
-		log_err("agent", "signalfd: %s", strerror(errno));
+		r = a->sigfd;
+		log_err("agent", "signalfd: %s", strerror(-r));
 		return r;
 	}
 	watchdog_usec = notify_watchdog_usec();

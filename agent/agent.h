@@ -19,15 +19,12 @@ int agent_new(struct agent_config *cfg, struct agent **ret, char *err,
 struct agent *agent_free(struct agent *a);
 
 /* Run until SIGTERM or SIGINT (SIGHUP reloads the config file). The caller
- * must have blocked those signals in every thread before agent_new (the
- * probe thread inherits the mask). Returns 0 after a clean shutdown. */
+ * must have called sigfd_block() before agent_new (the probe thread
+ * inherits the mask). Returns 0 after a clean shutdown. */
 int agent_run(struct agent *a);
 
 /* Collect one full sample (waiting up to a second for rates and the first
  * probe results) and write it as the metrics payload to fd. */
 int agent_once(struct agent *a, int fd);
-
-/* The signals agent_run handles. */
-void agent_block_signals(void);
 
 #endif

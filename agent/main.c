@@ -13,6 +13,7 @@
 #include "agent_config.h"
 #include "compliance.h"
 #include "log.h"
+#include "sigfd.h"
 
 #define EXIT_CONFIG 2
 
@@ -150,7 +151,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Before any thread exists, so every thread inherits the mask. */
-	agent_block_signals();
+	sigfd_block();
 	mosquitto_lib_init();
 
 	r = agent_new(cfg, &a, err, sizeof(err));

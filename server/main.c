@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "sigfd.h"
 #include "server.h"
 #include "server_config.h"
 #include "store.h"
@@ -203,7 +204,7 @@ int main(int argc, char **argv)
 		server_config_free(cfg);
 		return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 	}
-	server_block_signals();
+	sigfd_block();
 	mosquitto_lib_init();
 	r = server_new(cfg, &s, err, sizeof(err));
 	if (r < 0) {

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mqttconn.h"
 #include "notify.h"
+#include "sigfd.h"
 #include "score.h"
 #include "writer.h"
 #include "timeutil.h"
@@ -81,17 +82,6 @@ struct node_view {
 	struct score_components comps;
 	bool scored;
 };
-
-void server_block_signals(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
 
 static void subscribe_all(void *ctx, struct mqttconn *c)
 {
@@ -1007,18 +997,13 @@ struct server *server_free(struct server *s)
 
 int server_run(struct server *s)
 {
-	sigset_t set;
 	short revents = 0;
 	bool stop = false, ready = false;
 	uint64_t usec;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	s->sigfd = sigfd_open();
 	if (s->sigfd < 0)
-		return -errno;
+		return s->sigfd;
 	usec = notify_watchdog_usec();
 	s->watchdog_ns = usec * 1000 / 2;
 	log_info("server", "started version=%s replica=%s broker=%s:%u",

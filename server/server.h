@@ -22,9 +22,7 @@ int server_new(struct server_config *cfg, struct server **ret, char *err,
 struct server *server_free(struct server *s);
 
 /* Run until SIGTERM/SIGINT (SIGHUP: log level and stats, more as the
- * server grows). Signals must be blocked before server_new. */
+ * server grows). sigfd_block() must have run before server_new. */
 int server_run(struct server *s);
-
-void server_block_signals(void);
 
 #endif
