@@ -49,5 +49,9 @@ gaps=$(awk 'NR > 1 && $1 > prev + 1 { g++ } { prev = $1 } END { print g + 0 }' "
 [ "$gaps" -ge 1 ] || fail "nothing was dropped: the outage did not fill the queue"
 dropped=$(grep '/metrics ' "$TMP/sub.out" | tail -n1 | cut -d' ' -f3- | jq .agent.queue_dropped)
 missing=$(awk 'NR > 1 && $1 > prev + 1 { m += $1 - prev - 1 } { prev = $1 } END { print m + 0 }' "$TMP/seqs")
-[ "$dropped" -eq "$missing" ] || fail "samples report $dropped dropped, but $missing seqs are missing"
-pass "oldest dropped: $missing samples in $gaps gap(s), all reported in queue_dropped=$dropped; newest all delivered ($(($(wc -l <"$TMP/seqs.all") - $(wc -l <"$TMP/seqs"))) repeats)"
+# queue_dropped counts samples dropped before their delivery was confirmed:
+# up to max_inflight (16) of them were on the wire when the broker went away
+# and may still have reached it.
+[ "$dropped" -ge "$missing" ] && [ "$dropped" -le $((missing + 16)) ] ||
+	fail "samples report $dropped dropped, but $missing seqs are missing (allowed: $missing..$((missing + 16)))"
+pass "oldest dropped: $missing samples in $gaps gap(s), all counted in queue_dropped=$dropped; newest all delivered ($(($(wc -l <"$TMP/seqs.all") - $(wc -l <"$TMP/seqs"))) repeats)"
