@@ -40,11 +40,14 @@ pass() {
 	echo "ok: $*"
 }
 
-# A TCP port on 127.0.0.1 that nothing listens on now.
+# A TCP port on 127.0.0.1 that nothing listens on now, from 20000-31999:
+# below the kernel's ephemeral range (32768-60999), so that the outgoing
+# connections of tests running in parallel cannot take it as their source
+# port between our choice and the bind.
 free_port() {
 	local port
 	for _ in $(seq 1 200); do
-		port=$((20000 + RANDOM % 40000))
+		port=$((20000 + RANDOM % 12000))
 		if ! ss -Htln "sport = :$port" | grep -q .; then
 			echo "$port"
 			return 0

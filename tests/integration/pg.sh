@@ -24,7 +24,7 @@ pg_as_owner() {
 pg_free_port() {
 	local port
 	for _ in $(seq 1 200); do
-		port=$((20000 + RANDOM % 40000))
+		port=$((20000 + RANDOM % 12000))
 		if ! ss -Htln "sport = :$port" | grep -q .; then
 			echo "$port"
 			return 0
