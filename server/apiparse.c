@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "timeutil.h"
+
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -177,5 +179,61 @@ int apiparse_bearer(const char *value, size_t maxlen, const char **ret_tok,
 		return -EINVAL;
 	*ret_tok = t;
 	*ret_len = n;
+	return 0;
+}
+
+#define TEN_YEARS_MS (3650ll * 86400 * 1000)
+
+int apiparse_duration_ms(const char *s, int64_t *ret_ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t ms;
+	} units[] = {
+		{ "ms", 1 },	      { "s", 1000 },	    { "", 1000 },
+		{ "m", 60 * 1000 },   { "h", 3600 * 1000 }, { "d", 86400000 },
+		{ "w", 604800000ll },
+	};
+	int64_t n = 0;
+	size_t i = 0;
+
+	if (!s)
+		return -EINVAL;
+	/* Digits by hand: strtoll would take signs, spaces and hex. */
+	for (; s[i] >= '0' && s[i] <= '9'; i++) {
+		n = n * 10 + (s[i] - '0');
+		if (n > TEN_YEARS_MS)
+			return -EINVAL;
+	}
+	if (i == 0)
+		return -EINVAL;
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+		if (strcmp(s + i, units[u].unit) != 0)
+			continue;
+		if (n > TEN_YEARS_MS / units[u].ms)
+			return -EINVAL;
+		*ret_ms = n * units[u].ms;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int apiparse_time_ms(const char *s, int64_t now_ms, int64_t *ret_ms)
+{
+	int64_t d;
+
+	if (!s)
+		return -EINVAL;
+	if (strcmp(s, "now") == 0) {
+		*ret_ms = now_ms;
+		return 0;
+	}
+	if (strncmp(s, "now-", 4) == 0)
+		s += 4;
+	else if (time_parse_rfc3339(s, ret_ms) == 0)
+		return 0;
+	if (apiparse_duration_ms(s, &d) < 0)
+		return -EINVAL;
+	*ret_ms = now_ms - d;
 	return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define APIPARSE_MAX_SEGMENTS 32
@@ -56,5 +57,14 @@ bool apiparse_match(const char *pattern, const struct apiparse_path *path,
  * scheme, an empty token or one longer than maxlen. */
 int apiparse_bearer(const char *value, size_t maxlen, const char **ret_tok,
 		    size_t *ret_len);
+
+/* A duration: a whole number with a unit, "500ms", "90s", "15m", "1h",
+ * "7d", "2w", or a bare whole number of seconds. Into ms; at most 10 years.
+ * Returns 0, or -EINVAL (zero is allowed: "0" or "0s"). */
+int apiparse_duration_ms(const char *s, int64_t *ret_ms);
+
+/* A point in time: "now", an RFC 3339 timestamp, or a duration before now
+ * ("1h" = an hour ago, also written "now-1h"). Returns 0 or -EINVAL. */
+int apiparse_time_ms(const char *s, int64_t now_ms, int64_t *ret_ms);
 
 #endif

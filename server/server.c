@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "server.h"
+#include "server_priv.h"
 
 #include <errno.h>
 #include <mqtt_protocol.h>
@@ -28,60 +29,7 @@
 #include "writer.h"
 #include "timeutil.h"
 
-#define NS_PER_SEC     1000000000ull
 #define STATS_EVERY_NS (60 * NS_PER_SEC)
-
-struct server {
-	struct server_config *cfg;
-	struct ingest *ingest;
-	struct mqttconn *mqtt;
-	struct writer *writer;
-	struct score_policy policy;
-	int sigfd;
-	uint64_t watchdog_ns;
-	uint64_t next_watchdog_ns;
-	uint64_t next_stats_ns;
-
-	/* The HTTP API runs on MHD's threads: everything they read from
-	 * ingest and the views below is guarded by lock. */
-	pthread_mutex_t lock;
-	struct api *api;
-	struct metrics *metrics;
-	struct metric_series *m_received, *m_samples, *m_duplicates, *m_replays,
-	    *m_gaps, *m_written, *m_spooled, *m_spool_depth, *m_fleet_score,
-	    *m_nodes_online, *m_nodes_offline, *m_nodes_stale, *m_db_up,
-	    *m_mqtt_up;
-	struct metric *m_rejected;
-	/* Token checks use their own connection: a libpq connection must not
-	 * be shared between threads. */
-	pthread_mutex_t auth_lock;
-	struct store *auth_store;
-	/* Verified tokens: reused for TOKEN_FRESH_NS, and while PostgreSQL
-	 * is unreachable for up to TOKEN_STALE_NS (stale-if-error), so the
-	 * API keeps answering from memory during an outage. */
-	struct token_entry {
-		uint8_t sha256[32];
-		enum api_role role;
-		uint64_t checked_ns;
-	} tokens[64];
-	size_t ntokens;
-	bool started;
-
-	/* Recomputed once a second by the loop, read by the API. */
-	double fleet_score;
-	unsigned nodes_online, nodes_offline, nodes_stale;
-	double compliance_ratio;
-	uint64_t next_rescore_ns;
-};
-
-/* The server's live view of one node (ingest_node.user). */
-struct node_view {
-	char *sample; /* the latest live sample, as received */
-	size_t len;
-	char *labels; /* from the birth, JSON */
-	struct score_components comps;
-	bool scored;
-};
 
 static void subscribe_all(void *ctx, struct mqttconn *c)
 {
@@ -112,66 +60,39 @@ static void subscribe_all(void *ctx, struct mqttconn *c)
 	log_info("mqtt", "subscribed group=%s root=%s", grp, root);
 }
 
-static void node_view_free(void *p)
-{
-	struct node_view *v = p;
-	if (!v)
-		return;
-	free(v->sample);
-	free(v->labels);
-	free(v);
-}
-
 static struct node_view *view_of(struct ingest_node *n)
 {
 	if (!n->user)
-		n->user = calloc(1, sizeof(struct node_view));
+		n->user = view_new();
 	return n->user;
 }
 
-/* Score a node from a sample as of now_ms; false when the sample is not
- * usable. */
-static bool score_from(struct server *s, const struct ingest_node *n,
-		       const cJSON *sample, int64_t now_ms,
-		       struct score_components *out)
+/* Score a node's view as of now_ms; false before its first sample. */
+static bool score_view(struct server *s, const struct ingest_node *n,
+		       struct node_view *v, int64_t now_ms)
 {
-	struct score_probe_input probes[64];
-	struct score_node_input in;
-
-	if (score_input_from_sample(sample, probes, 64, &in) < 0)
+	if (!v || !v->has_input)
 		return false;
-	in.online = !n->seen_state || n->online;
-	in.now_ms = now_ms;
-	in.last_seen_ms = n->last_seen_ms;
-	in.interval_s = n->interval_s;
-	score_node(&s->policy, &in, out);
+	v->in.online = !n->seen_state || n->online;
+	v->in.now_ms = now_ms;
+	v->in.last_seen_ms = n->last_seen_ms;
+	v->in.interval_s = n->interval_s;
+	score_node(&s->policy, &v->in, &v->comps);
+	v->scored = true;
 	return true;
 }
 
-/* The live score of a node from its newest sample; keeps the sample for
- * the API and the once-a-second rescoring. */
+/* The live score of a node from its newest sample; the view keeps what the
+ * API and the once-a-second rescoring need of it. */
 static double score_sample(struct server *s, struct ingest_node *n,
 			   const cJSON *sample, const void *payload, size_t len,
 			   int64_t now_ms)
 {
 	struct node_view *v = view_of(n);
-	struct score_components out;
 
-	if (!score_from(s, n, sample, now_ms, &out))
+	if (!v || view_set_sample(v, sample, payload, len) < 0)
 		return NAN;
-	if (v) {
-		char *copy = malloc(len + 1);
-		if (copy) {
-			memcpy(copy, payload, len);
-			copy[len] = '\0';
-			free(v->sample);
-			v->sample = copy;
-			v->len = len;
-		}
-		v->comps = out;
-		v->scored = true;
-	}
-	return out.score;
+	return score_view(s, n, v, now_ms) ? v->comps.score : NAN;
 }
 
 static void on_birth(struct server *s, const struct ingest_result *res,
@@ -195,12 +116,10 @@ static void on_birth(struct server *s, const struct ingest_result *res,
 	node.config_hash = hash;
 	writer_node(s->writer, &node);
 	struct node_view *v = view_of(res->node);
-	if (v) {
-		free(v->labels);
-		v->labels = labels;
-	} else {
-		free(labels);
-	}
+	if (v)
+		view_set_labels(v, cJSON_GetObjectItemCaseSensitive(
+				       res->msg.json, "labels"));
+	free(labels);
 }
 
 static void on_state(struct server *s, const struct ingest_result *res,
@@ -245,6 +164,13 @@ static void on_message(void *ctx, const struct mosquitto_message *m)
 			    ? score_sample(s, res.node, res.msg.json,
 					   m->payload, len, now)
 			    : NAN;
+		/* Publish (the agent's ts) to score: the latency an operator
+		 * sees. Same-host clocks in the benchmark; across hosts it
+		 * includes their clock offset. */
+		if (v == INGEST_SAMPLE)
+			metric_observe(
+			    s->m_score_latency,
+			    (double)(time_real_ms() - res.msg.ts_ms) / 1000.0);
 		if (writer_add_sample(s->writer, res.msg.json, m->payload, len,
 				      now, score) < 0)
 			log_warn("store", "sample not queued topic=%s",
@@ -291,63 +217,76 @@ static void log_stats(struct server *s)
 
 /* ---- the live view, recomputed once a second ---- */
 
+struct svc_acc {
+	const char *name;
+	double *scores;
+	size_t n, cap;
+	unsigned probes, failing;
+};
+
 struct rescore_ctx {
 	struct server *s;
 	int64_t now_ms;
-	const char *svc_names[SCORE_SERVICE_MAX];
-	double svc_sum[SCORE_SERVICE_MAX];
-	double svc_min[SCORE_SERVICE_MAX];
-	double *svc_scores[SCORE_SERVICE_MAX];
-	size_t svc_n[SCORE_SERVICE_MAX], svc_cap[SCORE_SERVICE_MAX];
+	struct svc_acc svc[SCORE_SERVICE_MAX];
 	size_t nsvc;
 	double compliance_sum;
-	unsigned compliance_n;
+	unsigned compliance_n, compliance_failing;
 };
 
-static bool node_stale(const struct ingest_node *n, int64_t now_ms)
+bool server_node_stale(const struct ingest_node *n, int64_t now_ms)
 {
 	double interval = n->interval_s > 0 ? n->interval_s : 10;
 	return (double)(now_ms - n->last_seen_ms) > 3000.0 * interval;
 }
 
-/* Service membership: the services of the node's probes, or "unassigned". */
-static void add_to_services(struct rescore_ctx *x, const cJSON *sample,
-			    double score)
+const char *server_node_state(const struct ingest_node *n, int64_t now_ms)
 {
-	const char *names[16];
-	size_t n = 0;
-	const cJSON *p;
+	if (n->seen_state && !n->online)
+		return "offline";
+	return server_node_stale(n, now_ms) ? "stale" : "online";
+}
 
-	cJSON_ArrayForEach(p,
-			   cJSON_GetObjectItemCaseSensitive(sample, "probes"))
-	{
-		const cJSON *svc =
-		    cJSON_GetObjectItemCaseSensitive(p, "service");
-		if (cJSON_IsString(svc) && n < 16)
-			names[n++] = svc->valuestring;
-	}
-	if (n == 0)
-		names[n++] = "unassigned";
+static struct svc_acc *svc_find(struct rescore_ctx *x, const char *name)
+{
+	for (size_t k = 0; k < x->nsvc; k++)
+		if (strcmp(x->svc[k].name, name) == 0)
+			return &x->svc[k];
+	if (x->nsvc == SCORE_SERVICE_MAX || strlen(name) > SCORE_SERVICE_MAX)
+		return NULL;
+	x->svc[x->nsvc].name = name;
+	return &x->svc[x->nsvc++];
+}
+
+/* Service membership: the services of the node's probes, or "unassigned". */
+static void add_to_services(struct rescore_ctx *x, const struct node_view *v)
+{
+	const char *names[VIEW_MAX_PROBES];
+	size_t n = view_services(v, names, VIEW_MAX_PROBES);
+
 	for (size_t i = 0; i < n; i++) {
-		size_t k;
-		for (k = 0; k < x->nsvc; k++)
-			if (strcmp(x->svc_names[k], names[i]) == 0)
-				break;
-		if (k == x->nsvc) {
-			if (x->nsvc == SCORE_SERVICE_MAX)
-				continue;
-			x->svc_names[x->nsvc++] = names[i];
-		}
-		if (x->svc_n[k] == x->svc_cap[k]) {
-			size_t cap = x->svc_cap[k] ? x->svc_cap[k] * 2 : 64;
-			double *g =
-			    realloc(x->svc_scores[k], cap * sizeof(double));
+		struct svc_acc *a = svc_find(x, names[i]);
+		if (!a)
+			continue;
+		if (a->n == a->cap) {
+			size_t cap = a->cap ? a->cap * 2 : 64;
+			double *g = realloc(a->scores, cap * sizeof(double));
 			if (!g)
 				continue;
-			x->svc_scores[k] = g;
-			x->svc_cap[k] = cap;
+			a->scores = g;
+			a->cap = cap;
 		}
-		x->svc_scores[k][x->svc_n[k]++] = score;
+		a->scores[a->n++] = v->comps.score;
+		for (size_t p = 0; p < v->in.nprobes; p++) {
+			const struct score_probe_input *pr = &v->probes[p];
+			bool mine = pr->service
+					? strcmp(pr->service, names[i]) == 0
+					: strcmp(names[i], "unassigned") == 0;
+			if (!mine)
+				continue;
+			a->probes++;
+			if (pr->has_result && !pr->ok)
+				a->failing++;
+		}
 	}
 }
 
@@ -355,53 +294,74 @@ static void rescore_node(void *ctx, struct ingest_node *n)
 {
 	struct rescore_ctx *x = ctx;
 	struct node_view *v = n->user;
-	bool offline = n->seen_state && !n->online;
-	cJSON *j;
+	const char *state = server_node_state(n, x->now_ms);
 
-	if (offline)
+	if (state[1] == 'f')
 		x->s->nodes_offline++;
-	else if (node_stale(n, x->now_ms))
+	else if (state[0] == 's')
 		x->s->nodes_stale++;
 	else
 		x->s->nodes_online++;
-	if (!v || !v->sample)
-		return;
-	j = cJSON_ParseWithLength(v->sample, v->len);
-	if (!j)
-		return;
 	/* Liveness moves with time even when nothing arrives. */
-	if (score_from(x->s, n, j, x->now_ms, &v->comps))
-		v->scored = true;
-	add_to_services(x, j, v->comps.score);
-	double ratio;
-	const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "compliance");
-	if (c && wire_get_double(c, "ratio", &ratio) == 0) {
-		x->compliance_sum += ratio;
+	if (!score_view(x->s, n, v, x->now_ms))
+		return;
+	add_to_services(x, v);
+	if (v->in.has_compliance && isfinite(v->in.compliance_ratio)) {
+		x->compliance_sum += v->in.compliance_ratio;
 		x->compliance_n++;
+		if (v->in.compliance_failed > 0)
+			x->compliance_failing++;
 	}
-	cJSON_Delete(j);
+}
+
+static int svc_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct service_view *)a)->name,
+		      ((const struct service_view *)b)->name);
 }
 
 static void rescore(struct server *s)
 {
 	struct rescore_ctx x = { .s = s, .now_ms = time_real_ms() };
-	double svc[SCORE_SERVICE_MAX];
+	const char *names[SCORE_SERVICE_MAX];
+	double scores[SCORE_SERVICE_MAX];
+	struct service_view *sv;
 
 	pthread_mutex_lock(&s->lock);
 	s->nodes_online = s->nodes_offline = s->nodes_stale = 0;
 	ingest_foreach(s->ingest, rescore_node, &x);
-	for (size_t k = 0; k < x.nsvc; k++)
-		svc[k] = score_service(&s->policy, x.svc_scores[k], x.svc_n[k]);
-	s->fleet_score = score_fleet(&s->policy, x.svc_names, svc, x.nsvc);
+	sv = calloc(x.nsvc ? x.nsvc : 1, sizeof(*sv));
+	for (size_t k = 0; k < x.nsvc; k++) {
+		names[k] = x.svc[k].name;
+		scores[k] =
+		    score_service(&s->policy, x.svc[k].scores, x.svc[k].n);
+		if (!sv)
+			continue;
+		snprintf(sv[k].name, sizeof(sv[k].name), "%s", names[k]);
+		sv[k].score = scores[k];
+		sv[k].criticality = score_criticality(&s->policy, names[k]);
+		sv[k].nodes = (unsigned)x.svc[k].n;
+		sv[k].probes = x.svc[k].probes;
+		sv[k].failing_probes = x.svc[k].failing;
+	}
+	s->fleet_score = score_fleet(&s->policy, names, scores, x.nsvc);
+	if (sv) {
+		qsort(sv, x.nsvc, sizeof(*sv), svc_cmp);
+		free(s->services);
+		s->services = sv;
+		s->nservices = x.nsvc;
+	}
 	s->compliance_ratio =
 	    x.compliance_n ? x.compliance_sum / x.compliance_n : 1.0;
+	s->compliance_nodes = x.compliance_n;
+	s->compliance_failing = x.compliance_failing;
 	metric_gauge_set(s->m_fleet_score, s->fleet_score);
 	metric_gauge_set(s->m_nodes_online, s->nodes_online);
 	metric_gauge_set(s->m_nodes_offline, s->nodes_offline);
 	metric_gauge_set(s->m_nodes_stale, s->nodes_stale);
 	pthread_mutex_unlock(&s->lock);
 	for (size_t k = 0; k < x.nsvc; k++)
-		free(x.svc_scores[k]);
+		free(x.svc[k].scores);
 }
 
 /* ---- metrics ---- */
@@ -460,6 +420,29 @@ static int metrics_setup(struct server *s)
 	s->m_nodes_stale =
 	    gauge(s, "acgs_nodes_stale",
 		  "nodes silent for more than 3 intervals", METRIC_GAUGE);
+	static const char *const breaker_labels[] = { "breaker", "state" };
+	static const double db_lat[] = { 0.0005, 0.001, 0.002, 0.005, 0.01,
+					 0.02,	 0.05,	0.1,   0.25,  0.5,
+					 1,	 2.5,	5 };
+	struct metric *dh;
+	if (metrics_register(s->metrics, "acgs_db_read_duration_seconds",
+			     "PostgreSQL reads of the API (tokens, history)",
+			     METRIC_HISTOGRAM, NULL, 0, db_lat,
+			     ARRAY_SIZE(db_lat), &dh) == 0)
+		s->m_db_read_latency = metric_series(dh, NULL);
+	if (metrics_register(s->metrics, "acgs_breaker_state",
+			     "circuit breaker state: 1 for the current one",
+			     METRIC_GAUGE, breaker_labels, 2, NULL, 0,
+			     &s->m_breaker) < 0)
+		return -ENOMEM;
+	static const double lat[] = { 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+				      0.1,   0.2,   0.5,   1,	 2,    5 };
+	struct metric *h;
+	if (metrics_register(s->metrics, "acgs_ingest_score_latency_seconds",
+			     "sample timestamp to its score, live samples",
+			     METRIC_HISTOGRAM, NULL, 0, lat, ARRAY_SIZE(lat),
+			     &h) == 0)
+		s->m_score_latency = metric_series(h, NULL);
 	return metrics_register(s->metrics, "acgs_ingest_rejected_total",
 				"messages rejected, by reason", METRIC_COUNTER,
 				reason, 1, NULL, 0, &s->m_rejected);
@@ -474,7 +457,7 @@ static void mirror_counter(struct metric_series *m, uint64_t value)
 }
 
 /* Counters are kept by ingest and the writer; mirror them for /metrics. */
-static void metrics_sync(struct server *s)
+void server_metrics_sync(struct server *s)
 {
 	struct ingest_stats st;
 	struct writer_stats ws;
@@ -497,401 +480,22 @@ static void metrics_sync(struct server *s)
 		const char *v[] = { wire_reject_name((enum wire_reject)i) };
 		mirror_counter(metric_series(s->m_rejected, v), st.rejected[i]);
 	}
+	struct breaker *br[] = { s->db_breaker };
+	for (size_t i = 0; i < ARRAY_SIZE(br); i++) {
+		if (!br[i])
+			continue;
+		enum breaker_state cur = breaker_get_state(br[i]);
+		for (int bs = BREAKER_CLOSED; bs <= BREAKER_HALF_OPEN; bs++) {
+			const char *v[] = { breaker_name(br[i]),
+					    breaker_state_name(bs) };
+			metric_gauge_set(metric_series(s->m_breaker, v),
+					 bs == (int)cur);
+		}
+	}
 	const char *cap[] = { "capacity" }, *dir[] = { "direction" };
 	mirror_counter(metric_series(s->m_rejected, cap), st.rejected_capacity);
 	mirror_counter(metric_series(s->m_rejected, dir),
 		       st.rejected_direction);
-}
-
-/* ---- HTTP routes ---- */
-
-#define TOKEN_FRESH_NS (60 * NS_PER_SEC)
-#define TOKEN_STALE_NS (3600 * NS_PER_SEC)
-
-static struct token_entry *token_cached(struct server *s,
-					const uint8_t sha256[32])
-{
-	for (size_t i = 0; i < s->ntokens; i++)
-		if (sodium_memcmp(s->tokens[i].sha256, sha256, 32) == 0)
-			return &s->tokens[i];
-	return NULL;
-}
-
-static void token_remember(struct server *s, const uint8_t sha256[32],
-			   enum api_role role, uint64_t now)
-{
-	struct token_entry *e = token_cached(s, sha256);
-	if (!e) {
-		if (s->ntokens < ARRAY_SIZE(s->tokens)) {
-			e = &s->tokens[s->ntokens++];
-		} else {
-			/* Full: replace the one checked longest ago. */
-			e = &s->tokens[0];
-			for (size_t i = 1; i < s->ntokens; i++)
-				if (s->tokens[i].checked_ns < e->checked_ns)
-					e = &s->tokens[i];
-		}
-		memcpy(e->sha256, sha256, 32);
-	}
-	e->role = role;
-	e->checked_ns = now;
-}
-
-static enum api_role auth_token(void *ctx, const uint8_t sha256[32])
-{
-	struct server *s = ctx;
-	char role[16];
-	enum api_role r = API_ROLE_NONE;
-	uint64_t now = time_mono_ns();
-	struct token_entry *e;
-	int rc = -ENOTCONN;
-
-	pthread_mutex_lock(&s->auth_lock);
-	e = token_cached(s, sha256);
-	if (e && now - e->checked_ns < TOKEN_FRESH_NS) {
-		r = e->role;
-		goto out;
-	}
-	if (!s->auth_store || !store_connected(s->auth_store)) {
-		char err[256];
-		if (s->auth_store)
-			store_reconnect(s->auth_store);
-		else
-			store_open(s->cfg->conninfo, &s->auth_store, err,
-				   sizeof(err));
-	}
-	if (s->auth_store)
-		rc = store_token_lookup(s->auth_store, sha256, role,
-					sizeof(role), NULL);
-	if (rc == 0) {
-		if (strcmp(role, "admin") == 0)
-			r = API_ROLE_ADMIN;
-		else if (strcmp(role, "operator") == 0)
-			r = API_ROLE_OPERATOR;
-		else if (strcmp(role, "viewer") == 0)
-			r = API_ROLE_VIEWER;
-		token_remember(s, sha256, r, now);
-	} else if (rc == -ENOENT || rc == -EKEYREVOKED) {
-		if (e)
-			e->role = API_ROLE_NONE; /* revoked: forget at once */
-	} else if (e && now - e->checked_ns < TOKEN_STALE_NS) {
-		/* The database cannot answer: trust what it said recently. */
-		r = e->role;
-	}
-out:
-	pthread_mutex_unlock(&s->auth_lock);
-	return r;
-}
-
-static int h_live(void *ctx, const struct api_request *req,
-		  struct api_response *res)
-{
-	struct jsonw *w = api_res_json(res);
-	jsonw_obj_begin(w);
-	jsonw_kv_str(w, "status", "ok");
-	jsonw_kv_str(w, "constitutional_hash", ACGS_CONSTITUTIONAL_HASH);
-	jsonw_obj_end(w);
-	return 0;
-}
-
-static void dep(struct jsonw *w, const char *name, const char *state)
-{
-	jsonw_key(w, name);
-	jsonw_obj_begin(w);
-	jsonw_kv_str(w, "state", state);
-	jsonw_obj_end(w);
-}
-
-/* Ready while the broker is reachable: without it nothing comes in.
- * PostgreSQL or Redis down is "degraded": samples are spooled, the API
- * answers from memory. */
-static int h_ready(void *ctx, const struct api_request *req,
-		   struct api_response *res)
-{
-	struct server *s = ctx;
-	struct writer_stats ws;
-	bool mqtt = mqttconn_connected(s->mqtt);
-
-	writer_get_stats(s->writer, &ws);
-	struct jsonw *w = api_res_json(res);
-	if (!mqtt)
-		api_res_status(res, 503);
-	jsonw_obj_begin(w);
-	jsonw_kv_str(w, "status",
-		     !mqtt			       ? "unavailable"
-		     : !ws.db_ok || !s->cfg->redis_url ? "degraded"
-						       : "ok");
-	jsonw_key(w, "dependencies");
-	jsonw_obj_begin(w);
-	dep(w, "mqtt", mqtt ? "up" : "down");
-	dep(w, "postgres", ws.db_ok ? "up" : "down (spooling to disk)");
-	dep(w, "redis", s->cfg->redis_url ? "not connected" : "not configured");
-	jsonw_obj_end(w);
-	jsonw_kv_u64(w, "spool_depth", ws.spool_depth);
-	jsonw_obj_end(w);
-	return 0;
-}
-
-static int h_startup(void *ctx, const struct api_request *req,
-		     struct api_response *res)
-{
-	struct server *s = ctx;
-	struct jsonw *w = api_res_json(res);
-	if (!s->started)
-		api_res_status(res, 503);
-	jsonw_obj_begin(w);
-	jsonw_kv_str(w, "status", s->started ? "started" : "starting");
-	jsonw_obj_end(w);
-	return 0;
-}
-
-static int h_metrics(void *ctx, const struct api_request *req,
-		     struct api_response *res)
-{
-	struct server *s = ctx;
-	struct buf b;
-
-	metrics_sync(s);
-	buf_init(&b, 16 << 20);
-	if (metrics_render(s->metrics, &b) < 0) {
-		buf_release(&b);
-		return api_error(res, 500, "internal", "cannot render metrics");
-	}
-	api_res_text(res, "text/plain; version=0.0.4", b.data, b.len);
-	buf_release(&b);
-	return 0;
-}
-
-static void write_components(struct jsonw *w, const struct node_view *v)
-{
-	jsonw_key(w, "components");
-	jsonw_obj_begin(w);
-	jsonw_kv_double(w, "liveness", v->comps.liveness);
-	jsonw_kv_double(w, "resources", v->comps.resources);
-	jsonw_kv_double(w, "probes", v->comps.probes);
-	jsonw_kv_double(w, "compliance", v->comps.compliance);
-	jsonw_obj_end(w);
-	jsonw_kv_bool(w, "capped", v->comps.capped);
-	if (v->comps.capped)
-		jsonw_kv_str(w, "cap_reason", v->comps.cap_reason);
-}
-
-static const char *state_of(const struct ingest_node *n, int64_t now_ms)
-{
-	if (n->seen_state && !n->online)
-		return "offline";
-	return node_stale(n, now_ms) ? "stale" : "online";
-}
-
-static void write_node(struct jsonw *w, const struct ingest_node *n,
-		       int64_t now_ms, bool with_sample)
-{
-	const struct node_view *v = n->user;
-	char ts[RFC3339_LEN];
-
-	jsonw_obj_begin(w);
-	jsonw_kv_str(w, "id", n->id);
-	jsonw_kv_str(w, "state", state_of(n, now_ms));
-	jsonw_kv_u64(w, "conn", n->conn);
-	time_format_rfc3339_ms(n->last_seen_ms, ts);
-	jsonw_kv_str(w, "last_seen", ts);
-	jsonw_kv_str(w, "boot_id", n->boot_id);
-	jsonw_kv_u64(w, "seq", n->max_seq);
-	jsonw_kv_double(w, "interval", n->interval_s);
-	if (v && v->scored) {
-		jsonw_kv_double(w, "score", v->comps.score);
-		write_components(w, v);
-	} else {
-		jsonw_key(w, "score");
-		jsonw_null(w);
-	}
-	if (v && v->labels) {
-		/* Labels came validated from the birth; re-encode to be sure
-		 * nothing but JSON reaches the response. */
-		cJSON *l = cJSON_Parse(v->labels);
-		const cJSON *it;
-		jsonw_key(w, "labels");
-		jsonw_obj_begin(w);
-		cJSON_ArrayForEach(it, l)
-		{
-			if (cJSON_IsString(it))
-				jsonw_kv_str(w, it->string, it->valuestring);
-		}
-		jsonw_obj_end(w);
-		cJSON_Delete(l);
-	}
-	if (with_sample && v && v->sample) {
-		/* The sample is a validated JSON object: splice it verbatim. */
-		jsonw_key(w, "latest_sample");
-		jsonw_raw(w, v->sample, v->len);
-	}
-	jsonw_obj_end(w);
-}
-
-static int h_fleet(void *ctx, const struct api_request *req,
-		   struct api_response *res)
-{
-	struct server *s = ctx;
-	struct jsonw *w = api_res_json(res);
-
-	pthread_mutex_lock(&s->lock);
-	jsonw_obj_begin(w);
-	jsonw_kv_double(w, "score", s->fleet_score);
-	jsonw_key(w, "nodes");
-	jsonw_obj_begin(w);
-	jsonw_kv_u64(w, "online", s->nodes_online);
-	jsonw_kv_u64(w, "stale", s->nodes_stale);
-	jsonw_kv_u64(w, "offline", s->nodes_offline);
-	jsonw_kv_u64(w, "total",
-		     (uint64_t)s->nodes_online + s->nodes_stale +
-			 s->nodes_offline);
-	jsonw_obj_end(w);
-	jsonw_kv_double(w, "compliance_ratio", s->compliance_ratio);
-	jsonw_kv_str(w, "constitutional_hash", ACGS_CONSTITUTIONAL_HASH);
-	jsonw_obj_end(w);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
-}
-
-struct list_ctx {
-	struct jsonw *w;
-	int64_t now_ms;
-	const char *state;
-	double below;
-	const char *label_key, *label_value;
-	size_t skip, limit, total, written;
-};
-
-static bool has_label(const struct node_view *v, const char *k, const char *val)
-{
-	bool yes = false;
-	if (!v || !v->labels)
-		return false;
-	cJSON *l = cJSON_Parse(v->labels);
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(l, k);
-	yes = cJSON_IsString(it) && strcmp(it->valuestring, val) == 0;
-	cJSON_Delete(l);
-	return yes;
-}
-
-static void list_node(void *ctx, struct ingest_node *n)
-{
-	struct list_ctx *x = ctx;
-	const struct node_view *v = n->user;
-
-	if (x->state && strcmp(state_of(n, x->now_ms), x->state) != 0)
-		return;
-	if (!isnan(x->below) &&
-	    (!v || !v->scored || v->comps.score >= x->below))
-		return;
-	if (x->label_key && !has_label(v, x->label_key, x->label_value))
-		return;
-	x->total++;
-	if (x->total <= x->skip || x->written >= x->limit)
-		return;
-	write_node(x->w, n, x->now_ms, false);
-	x->written++;
-}
-
-static int h_nodes(void *ctx, const struct api_request *req,
-		   struct api_response *res)
-{
-	struct server *s = ctx;
-	struct list_ctx x = { .now_ms = time_real_ms(),
-			      .below = NAN,
-			      .limit = 100 };
-	const char *q;
-	char key[65];
-	uint64_t u;
-
-	if ((q = api_req_query(req, "state"))) {
-		if (strcmp(q, "online") && strcmp(q, "stale") &&
-		    strcmp(q, "offline"))
-			return api_error(
-			    res, 400, "bad_request",
-			    "state must be online, stale or offline");
-		x.state = q;
-	}
-	if ((q = api_req_query(req, "below")) &&
-	    conf_parse_double(q, 0, 1, &x.below) < 0)
-		return api_error(res, 400, "bad_request",
-				 "below must be a number from 0 to 1");
-	if ((q = api_req_query(req, "label"))) {
-		const char *eq = strchr(q, '=');
-		if (!eq || eq == q || (size_t)(eq - q) >= sizeof(key))
-			return api_error(res, 400, "bad_request",
-					 "label must be key=value");
-		memcpy(key, q, (size_t)(eq - q));
-		key[eq - q] = '\0';
-		x.label_key = key;
-		x.label_value = eq + 1;
-	}
-	if ((q = api_req_query(req, "limit"))) {
-		if (conf_parse_u64(q, 1, 1000, &u) < 0)
-			return api_error(res, 400, "bad_request",
-					 "limit must be 1 to 1000");
-		x.limit = u;
-	}
-	if ((q = api_req_query(req, "offset"))) {
-		if (conf_parse_u64(q, 0, 100000000, &u) < 0)
-			return api_error(res, 400, "bad_request",
-					 "offset must be a whole number");
-		x.skip = u;
-	}
-	x.w = api_res_json(res);
-	pthread_mutex_lock(&s->lock);
-	jsonw_obj_begin(x.w);
-	jsonw_key(x.w, "nodes");
-	jsonw_arr_begin(x.w);
-	ingest_foreach(s->ingest, list_node, &x);
-	jsonw_arr_end(x.w);
-	jsonw_kv_u64(x.w, "total", x.total);
-	jsonw_kv_u64(x.w, "offset", x.skip);
-	jsonw_kv_u64(x.w, "limit", x.limit);
-	jsonw_obj_end(x.w);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
-}
-
-static int h_node(void *ctx, const struct api_request *req,
-		  struct api_response *res)
-{
-	struct server *s = ctx;
-	const char *id = api_req_param(req, "id");
-
-	if (!id || !wire_node_valid(id))
-		return api_error(res, 400, "bad_request", "invalid node id");
-	pthread_mutex_lock(&s->lock);
-	struct ingest_node *n = ingest_find(s->ingest, id);
-	if (!n) {
-		pthread_mutex_unlock(&s->lock);
-		return api_error(res, 404, "not_found", "no node %s", id);
-	}
-	write_node(api_res_json(res), n, time_real_ms(), true);
-	pthread_mutex_unlock(&s->lock);
-	return 0;
-}
-
-static int api_setup(struct server *s, char *err, size_t errlen)
-{
-	const struct api_route routes[] = {
-		{ "GET", "/health/live", API_ROLE_NONE, h_live, s },
-		{ "GET", "/health/ready", API_ROLE_NONE, h_ready, s },
-		{ "GET", "/health/startup", API_ROLE_NONE, h_startup, s },
-		{ "GET", "/metrics", API_ROLE_NONE, h_metrics, s },
-		{ "GET", "/api/v1/fleet", API_ROLE_VIEWER, h_fleet, s },
-		{ "GET", "/api/v1/nodes", API_ROLE_VIEWER, h_nodes, s },
-		{ "GET", "/api/v1/nodes/{id}", API_ROLE_VIEWER, h_node, s },
-	};
-	struct api_options o = {
-		.host = s->cfg->listen_host,
-		.port = s->cfg->listen_port,
-		.anonymous_viewer = s->cfg->anonymous_viewer,
-		.auth = auth_token,
-		.auth_ctx = s,
-		.metrics = s->metrics,
-	};
-	return api_start(&o, routes, ARRAY_SIZE(routes), &s->api, err, errlen);
 }
 
 int server_new(struct server_config *cfg, struct server **ret, char *err,
@@ -907,7 +511,7 @@ int server_new(struct server_config *cfg, struct server **ret, char *err,
 	s->cfg = cfg;
 	s->sigfd = -1;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_mutex_init(&s->auth_lock, NULL);
+	pthread_mutex_init(&s->db_lock, NULL);
 	score_policy_default(&s->policy);
 	if (cfg->policy) {
 		r = score_policy_load(cfg->policy, &s->policy, err, errlen);
@@ -958,13 +562,19 @@ int server_new(struct server_config *cfg, struct server **ret, char *err,
 		snprintf(err, errlen, "mqtt: %s", strerror(-r));
 		goto out;
 	}
-	ingest_set_user_free(s->ingest, node_view_free);
+	ingest_set_user_free(s->ingest, view_free);
 	r = metrics_setup(s);
 	if (r < 0) {
 		snprintf(err, errlen, "metrics: %s", strerror(-r));
 		goto out;
 	}
-	r = api_setup(s, err, errlen);
+	struct breaker_options bo = { .name = "postgres_api" };
+	r = breaker_new(&bo, &s->db_breaker);
+	if (r < 0) {
+		snprintf(err, errlen, "breaker: %s", strerror(-r));
+		goto out;
+	}
+	r = server_routes_start(s, err, errlen);
 out:
 	if (r < 0) {
 		server_free(s);
@@ -985,9 +595,11 @@ struct server *server_free(struct server *s)
 	s->writer = writer_free(s->writer);
 	score_policy_release(&s->policy);
 	s->metrics = metrics_free(s->metrics);
-	s->auth_store = store_free(s->auth_store);
+	s->db = store_free(s->db);
+	s->db_breaker = breaker_free(s->db_breaker);
+	free(s->services);
 	pthread_mutex_destroy(&s->lock);
-	pthread_mutex_destroy(&s->auth_lock);
+	pthread_mutex_destroy(&s->db_lock);
 	server_config_free(s->cfg);
 	if (s->sigfd >= 0)
 		close(s->sigfd);

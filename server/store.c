@@ -1061,6 +1061,20 @@ int store_token_revoke(struct store *s, int64_t id)
 	return strcmp(PQcmdTuples(r), "1") == 0 ? 0 : -ENOENT;
 }
 
+int store_node_exists(struct store *s, const char *node_id)
+{
+	int rc = ready(s);
+	if (rc < 0)
+		return rc;
+	const char *params[] = { node_id };
+	_cleanup_pgresult_ PGresult *r = NULL;
+	rc = exec_params(s, "SELECT 1 FROM nodes WHERE node_id = $1", 1, params,
+			 NULL, NULL, PGRES_TUPLES_OK, &r);
+	if (rc < 0)
+		return rc;
+	return PQntuples(r) > 0;
+}
+
 /* ---- rollups and retention ---- */
 
 int store_rollup(struct store *s, int64_t from_ms, int64_t to_ms)

@@ -145,6 +145,9 @@ int store_history(struct store *s, const char *node_id, const char *metric,
 /* Whether metric is a name store_history accepts. */
 bool store_history_metric_valid(const char *metric);
 
+/* Whether the nodes table has node_id: 1 or 0, or a negative errno. */
+int store_node_exists(struct store *s, const char *node_id);
+
 /* Store an API token's SHA-256 with a name and role ("viewer", "operator",
  * "admin"). Sets *ret_id (may be NULL). Returns 0, -EEXIST when the hash is
  * already stored, -EINVAL for a bad role or name. */

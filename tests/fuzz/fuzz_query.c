@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,9 +30,15 @@ static void query(const char *q, char *scratch)
 		if (eq > n)
 			eq = n;
 		(void)apiparse_pct_decode(q, eq, scratch);
-		if (eq < n)
-			(void)apiparse_pct_decode(q + eq + 1, n - eq - 1,
-						  scratch);
+		if (eq < n &&
+		    apiparse_pct_decode(q + eq + 1, n - eq - 1, scratch) >= 0) {
+			/* Values as the history route reads them. */
+			int64_t ms;
+			if (apiparse_duration_ms(scratch, &ms) == 0 &&
+			    (ms < 0 || ms > 3650ll * 86400 * 1000))
+				abort();
+			(void)apiparse_time_ms(scratch, 1764000000000, &ms);
+		}
 		q += n;
 		if (*q == '&')
 			q++;

@@ -33,8 +33,18 @@ viewer=$("$SERVER" --config "$TMP/server.conf" token create --role viewer --name
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_until 10 port_open "$http" || fail "API not listening"
+# n1 probes the API (up), n2 a closed port (down); both are in service
+# "api". n2 checks one good file and one whose hash does not match.
+closed=$(free_port)
+mkdir -p "$TMP/files"
+echo "policy $HASH" >"$TMP/files/good.yaml"
+echo "changed $HASH" >"$TMP/files/bad.yaml"
+good_sum=$(sha256sum "$TMP/files/good.yaml" | cut -d' ' -f1)
+printf '%s  good.yaml\n%064d  bad.yaml\n' "$good_sum" 0 >"$TMP/files/manifest"
+write_agent_conf "$TMP/n1.conf" n1 "$port" "[probe.tcp api-port]" "host = 127.0.0.1" "port = $http" "service = api" "slo_ms = 500"
+write_agent_conf "$TMP/n2.conf" n2 "$port" "[probe.tcp api-port]" "host = 127.0.0.1" "port = $closed" "service = api" \
+	"[compliance]" "manifest = $TMP/files/manifest"
 for n in n1 n2; do
-	write_agent_conf "$TMP/$n.conf" "$n" "$port"
 	start_agent "$n" "$TMP/$n.conf"
 	eval "pid_$n=$AGENT_PID"
 done
@@ -79,6 +89,41 @@ api '/api/v1/nodes?limit=1' >/dev/null && jq -e '(.nodes | length) == 1 and .tot
 [ "$(api /api/v1/nodes/nope)" = 404 ] || fail "unknown node not 404"
 [ "$(api /api/v1/nope)" = 404 ] || fail "unknown route not 404"
 pass "filters (state, label, below, limit), node detail with its latest sample, 400 and 404"
+
+api '/api/v1/nodes?service=api' >/dev/null && jq -e '.total == 2' "$TMP/body" >/dev/null || fail "service filter: $(cat "$TMP/body")"
+api_failing() { api /api/v1/services >/dev/null && jq -e '.services[] | select(.name == "api") | .nodes == 2 and .probes == 2 and .failing_probes == 1' "$TMP/body" >/dev/null; }
+wait_until 10 api_failing || fail "services: $(cat "$TMP/body")"
+jq -e '.total == 1 and (.services[0].score | . > 0 and . < 1)' "$TMP/body" >/dev/null || fail "services: $(cat "$TMP/body")"
+[ "$(api /api/v1/services/api)" = 200 ] && jq -e '(.members | map(.id) | sort) == ["n1", "n2"]
+	and (.members[] | select(.id == "n1") | .probes[0].ok == true and .probes[0].slo_ms == 500)
+	and (.members[] | select(.id == "n2") | .probes[0].ok == false)' "$TMP/body" >/dev/null ||
+	fail "service api: $(cat "$TMP/body")"
+[ "$(api /api/v1/services/nope)" = 404 ] || fail "unknown service not 404"
+api /api/v1/fleet >/dev/null && jq -e '.components.services.api >= 0' "$TMP/body" >/dev/null || fail "fleet components: $(cat "$TMP/body")"
+pass "services: api with 2 nodes, 1 failing probe; members with probes; fleet components"
+
+[ "$(api /api/v1/compliance)" = 200 ] && jq -e '.nodes_checked == 1 and .nodes_noncompliant == 1 and .compliance_ratio == 0.5
+	and .noncompliant[0].id == "n2" and .noncompliant[0].failed == 1
+	and .noncompliant[0].files == [{"path": "'"$TMP/files/bad.yaml"'", "reason": "mismatch",
+		"sha256": "'"$(sha256sum "$TMP/files/bad.yaml" | cut -d' ' -f1)"'", "expected": "'"$(printf '%064d' 0)"'"}]' "$TMP/body" >/dev/null ||
+	fail "compliance: $(cat "$TMP/body")"
+pass "compliance: n2's mismatching file listed with both hashes"
+
+has_history() { api '/api/v1/nodes/n1/history?metric=cpu&from=10m' >/dev/null && jq -e '(.points | length) > 0' "$TMP/body" >/dev/null; }
+wait_until 15 has_history || fail "history: $(cat "$TMP/body")"
+jq -e '.node == "n1" and .metric == "cpu_usage" and .source == "raw" and .step == 0
+	and all(.points[]; (.value | type) == "number" and (.ts | test("^20[0-9-]+T")))' "$TMP/body" >/dev/null ||
+	fail "history: $(head -c 400 "$TMP/body")"
+rows=$(psql -X -Atqc "SELECT count(*) FROM samples WHERE node_id = 'n1' AND ts >= now() - interval '10 minutes' AND cpu_usage IS NOT NULL")
+[ "$(jq '.points | length' "$TMP/body")" -le "$rows" ] || fail "history has more points than PostgreSQL rows ($rows)"
+api '/api/v1/nodes/n1/history?metric=score&from=now-10m&to=now&step=1s' >/dev/null &&
+	jq -e '.source == "raw_avg" and .step == 1 and all(.points[]; .value >= 0 and .value <= 1)' "$TMP/body" >/dev/null ||
+	fail "history step 1s: $(head -c 400 "$TMP/body")"
+[ "$(api '/api/v1/nodes/n1/history?metric=nope')" = 400 ] || fail "unknown metric not 400"
+[ "$(api '/api/v1/nodes/n1/history?metric=cpu&from=1h&to=2h')" = 400 ] || fail "from after to not 400"
+[ "$(api '/api/v1/nodes/n1/history?metric=cpu&step=1ms&from=30d')" = 400 ] || fail "too many points not 400"
+[ "$(api '/api/v1/nodes/ghost/history?metric=cpu')" = 404 ] || fail "history of an unknown node not 404"
+pass "history from PostgreSQL: raw and averaged, bad metric/range/step 400, unknown node 404"
 
 kill -KILL "$pid_n1"
 killed=$SECONDS

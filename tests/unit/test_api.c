@@ -898,6 +898,71 @@ START_TEST(test_pattern_and_bearer)
 }
 END_TEST
 
+static const struct {
+	const char *in;
+	int64_t ms; /* -1: rejected */
+} duration_cases[] = {
+	{ "0", 0 },
+	{ "90", 90000 },
+	{ "90s", 90000 },
+	{ "500ms", 500 },
+	{ "15m", 900000 },
+	{ "1h", 3600000 },
+	{ "7d", 604800000 },
+	{ "2w", 1209600000 },
+	{ "3650d", 3650ll * 86400000 },
+	{ "3651d", -1 },
+	{ "99999999999999999999s", -1 },
+	{ "", -1 },
+	{ "h", -1 },
+	{ "-1h", -1 },
+	{ "+1h", -1 },
+	{ " 1h", -1 },
+	{ "1h ", -1 },
+	{ "1.5h", -1 },
+	{ "1H", -1 },
+	{ "1y", -1 },
+	{ "0x10", -1 },
+};
+
+START_TEST(test_duration)
+{
+	int64_t ms = -1;
+	int r = apiparse_duration_ms(duration_cases[_i].in, &ms);
+	if (duration_cases[_i].ms < 0) {
+		ck_assert_int_eq(r, -EINVAL);
+		return;
+	}
+	ck_assert_int_eq(r, 0);
+	ck_assert_int_eq(ms, duration_cases[_i].ms);
+}
+END_TEST
+
+START_TEST(test_time)
+{
+	const int64_t now = 1764000000000; /* 2025-11-24T16:00:00Z */
+	int64_t ms;
+
+	ck_assert_int_eq(apiparse_time_ms("now", now, &ms), 0);
+	ck_assert_int_eq(ms, now);
+	ck_assert_int_eq(apiparse_time_ms("1h", now, &ms), 0);
+	ck_assert_int_eq(ms, now - 3600000);
+	ck_assert_int_eq(apiparse_time_ms("now-15m", now, &ms), 0);
+	ck_assert_int_eq(ms, now - 900000);
+	ck_assert_int_eq(apiparse_time_ms("2025-11-24T15:00:00Z", now, &ms), 0);
+	ck_assert_int_eq(ms, now - 3600000);
+	ck_assert_int_eq(
+	    apiparse_time_ms("2025-11-24T17:00:00.250+01:00", now, &ms), 0);
+	ck_assert_int_eq(ms, now + 250);
+	static const char *const bad[] = {
+		"",	     "now+1h", "now-", "nowish", "2025-13-01T00:00:00Z",
+		"yesterday", NULL
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		ck_assert_int_eq(apiparse_time_ms(bad[i], now, &ms), -EINVAL);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("api");
@@ -922,6 +987,9 @@ Suite *make_suite(void)
 			    (int)ARRAY_SIZE(decode_cases));
 	tcase_add_loop_test(tp, test_match, 0, (int)ARRAY_SIZE(match_cases));
 	tcase_add_test(tp, test_pattern_and_bearer);
+	tcase_add_loop_test(tp, test_duration, 0,
+			    (int)ARRAY_SIZE(duration_cases));
+	tcase_add_test(tp, test_time);
 	suite_add_tcase(s, tp);
 	return s;
 }

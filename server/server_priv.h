@@ -1,0 +1,96 @@
+/* What the server's own modules share: the server object, read by the HTTP
+ * routes (routes.c) on libmicrohttpd's threads and written by the main loop
+ * (server.c). Not a public contract: only server.c and routes.c include it.
+ */
+#ifndef ACGS_SERVER_PRIV_H
+#define ACGS_SERVER_PRIV_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "breaker.h"
+#include "ingest.h"
+#include "metrics.h"
+#include "mqttconn.h"
+#include "score.h"
+#include "server_config.h"
+#include "store.h"
+#include "view.h"
+#include "writer.h"
+
+#define NS_PER_SEC 1000000000ull
+
+/* One service as of the last rescoring. */
+struct service_view {
+	char name[SCORE_SERVICE_MAX + 1];
+	double score, criticality;
+	unsigned nodes, probes, failing_probes;
+};
+
+struct server {
+	struct server_config *cfg;
+	struct ingest *ingest;
+	struct mqttconn *mqtt;
+	struct writer *writer;
+	struct score_policy policy;
+	int sigfd;
+	uint64_t watchdog_ns;
+	uint64_t next_watchdog_ns;
+	uint64_t next_stats_ns;
+
+	/* The HTTP API runs on MHD's threads: everything they read from
+	 * ingest and the views below is guarded by lock. */
+	pthread_mutex_t lock;
+	struct api *api;
+	struct metrics *metrics;
+	struct metric_series *m_received, *m_samples, *m_duplicates, *m_replays,
+	    *m_gaps, *m_written, *m_spooled, *m_spool_depth, *m_fleet_score,
+	    *m_nodes_online, *m_nodes_offline, *m_nodes_stale, *m_db_up,
+	    *m_mqtt_up, *m_redis_up, *m_score_latency, *m_db_read_latency,
+	    *m_redis_latency, *m_scores_written;
+	struct metric *m_rejected, *m_breaker;
+
+	/* Reads the API makes of PostgreSQL (tokens, history) go through
+	 * their own connection: a libpq connection must not be shared between
+	 * threads, and the writer's is busy with COPY. Guarded by db_lock,
+	 * behind the breaker db_breaker. */
+	pthread_mutex_t db_lock;
+	struct store *db;
+	struct breaker *db_breaker;
+	/* Verified tokens: reused for TOKEN_FRESH_NS, and while PostgreSQL
+	 * is unreachable for up to TOKEN_STALE_NS (stale-if-error), so the
+	 * API keeps answering from memory during an outage. */
+	struct token_entry {
+		uint8_t sha256[32];
+		enum api_role role;
+		uint64_t checked_ns;
+	} tokens[64];
+	size_t ntokens;
+	bool started;
+
+	/* Recomputed once a second by the loop, read by the API. */
+	double fleet_score;
+	unsigned nodes_online, nodes_offline, nodes_stale;
+	double compliance_ratio;
+	unsigned compliance_nodes, compliance_failing;
+	struct service_view *services; /* sorted by name */
+	size_t nservices;
+	uint64_t next_rescore_ns;
+};
+
+/* A node silent for more than 3 of its intervals. */
+bool server_node_stale(const struct ingest_node *n, int64_t now_ms);
+
+/* "online", "stale" or "offline". */
+const char *server_node_state(const struct ingest_node *n, int64_t now_ms);
+
+/* Bring /metrics up to date with ingest's and the writer's counters. */
+void server_metrics_sync(struct server *s);
+
+/* Start the HTTP API with every route. Returns 0 or a negative errno with
+ * err filled. */
+int server_routes_start(struct server *s, char *err, size_t errlen);
+
+#endif
