@@ -162,24 +162,39 @@ static int h_ready(void *ctx, const struct api_request *req,
 {
 	struct server *s = ctx;
 	struct writer_stats ws;
+	struct hotstate_stats hs = { 0 };
 	bool mqtt = mqttconn_connected(s->mqtt);
+	char redis[96];
 
 	writer_get_stats(s->writer, &ws);
+	if (s->hot) {
+		hotstate_get_stats(s->hot, &hs);
+		snprintf(redis, sizeof(redis), "%s",
+			 hs.connected ? "up"
+			 : hs.breaker == BREAKER_OPEN
+			     ? "down (circuit open, serving from memory)"
+			     : "down (serving from memory)");
+	} else {
+		snprintf(redis, sizeof(redis),
+			 "not configured (serving from memory)");
+	}
 	struct jsonw *w = api_res_json(res);
 	if (!mqtt)
 		api_res_status(res, 503);
 	jsonw_obj_begin(w);
 	jsonw_kv_str(w, "status",
-		     !mqtt			       ? "unavailable"
-		     : !ws.db_ok || !s->cfg->redis_url ? "degraded"
-						       : "ok");
+		     !mqtt			  ? "unavailable"
+		     : !ws.db_ok || !hs.connected ? "degraded"
+						  : "ok");
 	jsonw_key(w, "dependencies");
 	jsonw_obj_begin(w);
 	dep(w, "mqtt", mqtt ? "up" : "down");
 	dep(w, "postgres", ws.db_ok ? "up" : "down (spooling to disk)");
-	dep(w, "redis", s->cfg->redis_url ? "not connected" : "not configured");
+	dep(w, "redis", redis);
 	jsonw_obj_end(w);
 	jsonw_kv_u64(w, "spool_depth", ws.spool_depth);
+	if (s->hot)
+		jsonw_kv_u64(w, "redis_pending", hs.pending);
 	jsonw_obj_end(w);
 	return 0;
 }

@@ -92,6 +92,7 @@ static double score_sample(struct server *s, struct ingest_node *n,
 
 	if (!v || view_set_sample(v, sample, payload, len) < 0)
 		return NAN;
+	v->hot_dirty = true;
 	return score_view(s, n, v, now_ms) ? v->comps.score : NAN;
 }
 
@@ -133,6 +134,9 @@ static void on_state(struct server *s, const struct ingest_result *res,
 		.score = NAN,
 	};
 	writer_node(s->writer, &node);
+	struct node_view *v = view_of(res->node);
+	if (v)
+		v->hot_dirty = true;
 	log_info("ingest", "node %s %s conn=%llu", res->node->id, node.state,
 		 (unsigned long long)res->node->conn);
 }
@@ -231,6 +235,7 @@ struct rescore_ctx {
 	size_t nsvc;
 	double compliance_sum;
 	unsigned compliance_n, compliance_failing;
+	size_t pushed;
 };
 
 bool server_node_stale(const struct ingest_node *n, int64_t now_ms)
@@ -290,6 +295,9 @@ static void add_to_services(struct rescore_ctx *x, const struct node_view *v)
 	}
 }
 
+static void hot_push(struct server *s, const struct ingest_node *n,
+		     struct node_view *v, const char *state);
+
 static void rescore_node(void *ctx, struct ingest_node *n)
 {
 	struct rescore_ctx *x = ctx;
@@ -303,7 +311,12 @@ static void rescore_node(void *ctx, struct ingest_node *n)
 	else
 		x->s->nodes_online++;
 	/* Liveness moves with time even when nothing arrives. */
-	if (!score_view(x->s, n, v, x->now_ms))
+	bool scored = score_view(x->s, n, v, x->now_ms);
+	if (x->s->hot && v && (v->hot_dirty || v->hot_state != state)) {
+		hot_push(x->s, n, v, state);
+		x->pushed++;
+	}
+	if (!scored)
 		return;
 	add_to_services(x, v);
 	if (v->in.has_compliance && isfinite(v->in.compliance_ratio)) {
@@ -312,6 +325,91 @@ static void rescore_node(void *ctx, struct ingest_node *n)
 		if (v->in.compliance_failed > 0)
 			x->compliance_failing++;
 	}
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* Hand the node's current view to the Redis thread. */
+static void hot_push(struct server *s, const struct ingest_node *n,
+		     struct node_view *v, const char *state)
+{
+	struct hot_node h = {
+		.id = strdup(n->id),
+		.ts_ms = v->has_input ? n->last_sample_ts_ms : -1,
+		.boot_id = dup_or_null(n->boot_id),
+		.seq = n->max_seq,
+		.score = v->scored ? v->comps.score : NAN,
+		.sample = v->sample ? strdup(v->sample) : NULL,
+		.state = n->seen_state ? strdup(state) : NULL,
+		.conn = n->seen_state ? (int64_t)n->conn : -1,
+		.last_seen_ms = n->last_seen_ms,
+	};
+	struct buf b;
+	struct jsonw w;
+
+	buf_init(&b, 4096);
+	jsonw_init(&w, &b);
+	jsonw_obj_begin(&w);
+	jsonw_kv_double(&w, "liveness", v->comps.liveness);
+	jsonw_kv_double(&w, "resources", v->comps.resources);
+	jsonw_kv_double(&w, "probes", v->comps.probes);
+	jsonw_kv_double(&w, "compliance", v->comps.compliance);
+	jsonw_kv_bool(&w, "capped", v->comps.capped);
+	jsonw_obj_end(&w);
+	if (v->scored && jsonw_finish(&w) == 0)
+		h.components = strndup(b.data, b.len);
+	buf_reset(&b);
+	jsonw_init(&w, &b);
+	jsonw_obj_begin(&w);
+	for (size_t i = 0; i < v->nlabels; i++)
+		jsonw_kv_str(&w, v->labels[i].key, v->labels[i].value);
+	jsonw_obj_end(&w);
+	if (jsonw_finish(&w) == 0)
+		h.labels = strndup(b.data, b.len);
+	buf_release(&b);
+	v->hot_dirty = false;
+	v->hot_state = state;
+	if (!h.id) {
+		hot_node_release(&h);
+		return;
+	}
+	hotstate_push(s->hot, &h);
+}
+
+/* Adopt what other replicas wrote to Redis when it is newer than what this
+ * one has: with shared subscriptions each replica receives only some of a
+ * node's samples. Only known nodes: every replica gets every birth and
+ * state. */
+static void hot_merge(struct server *s)
+{
+	struct hot_node *got = NULL;
+	size_t n = hotstate_take(s->hot, &got);
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct hot_node *h = &got[i];
+		struct ingest_node *node = ingest_find(s->ingest, h->id);
+		struct node_view *v = node ? view_of(node) : NULL;
+		if (!v || !h->sample || h->ts_ms <= node->last_sample_ts_ms)
+			continue;
+		cJSON *j = cJSON_Parse(h->sample);
+		if (j &&
+		    view_set_sample(v, j, h->sample, strlen(h->sample)) == 0) {
+			node->last_sample_ts_ms = h->ts_ms;
+			metric_inc(s->m_redis_merged);
+			if (h->last_seen_ms > node->last_seen_ms)
+				node->last_seen_ms = h->last_seen_ms;
+			score_view(s, node, v, time_real_ms());
+		}
+		cJSON_Delete(j);
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < n; i++)
+		hot_node_release(&got[i]);
+	free(got);
 }
 
 static int svc_cmp(const void *a, const void *b)
@@ -362,6 +460,11 @@ static void rescore(struct server *s)
 	pthread_mutex_unlock(&s->lock);
 	for (size_t k = 0; k < x.nsvc; k++)
 		free(x.svc[k].scores);
+	if (s->hot) {
+		if (x.pushed)
+			hotstate_kick(s->hot);
+		hot_merge(s);
+	}
 }
 
 /* ---- metrics ---- */
@@ -410,6 +513,33 @@ static int metrics_setup(struct server *s)
 			   "1 when PostgreSQL answers", METRIC_GAUGE);
 	s->m_mqtt_up = gauge(s, "acgs_dependency_up_mqtt",
 			     "1 when connected to the broker", METRIC_GAUGE);
+	if (s->cfg->redis_url && s->cfg->redis_url[0]) {
+		s->m_redis_up = gauge(s, "acgs_dependency_up_redis",
+				      "1 when Redis answers", METRIC_GAUGE);
+		s->m_redis_pending =
+		    gauge(s, "acgs_redis_pending_nodes",
+			  "node updates waiting for Redis", METRIC_GAUGE);
+		s->m_redis_written =
+		    gauge(s, "acgs_redis_node_updates_total",
+			  "node updates written to Redis", METRIC_COUNTER);
+		s->m_redis_merged =
+		    gauge(s, "acgs_redis_samples_adopted_total",
+			  "newer samples taken from other replicas via Redis",
+			  METRIC_COUNTER);
+		s->m_redis_dropped = gauge(
+		    s, "acgs_redis_node_updates_dropped_total",
+		    "node updates dropped while Redis was away (buffer full)",
+		    METRIC_COUNTER);
+		struct metric *rh;
+		static const double rlat[] = { 0.0005, 0.001, 0.002, 0.005,
+					       0.01,   0.02,  0.05,  0.1,
+					       0.25,   0.5,   1,     2.5 };
+		if (metrics_register(s->metrics, "acgs_redis_cycle_seconds",
+				     "one Redis write+read cycle",
+				     METRIC_HISTOGRAM, NULL, 0, rlat,
+				     ARRAY_SIZE(rlat), &rh) == 0)
+			s->m_redis_latency = metric_series(rh, NULL);
+	}
 	s->m_fleet_score = gauge(s, "acgs_fleet_score",
 				 "fleet health score 0..1", METRIC_GAUGE);
 	s->m_nodes_online =
@@ -480,7 +610,16 @@ void server_metrics_sync(struct server *s)
 		const char *v[] = { wire_reject_name((enum wire_reject)i) };
 		mirror_counter(metric_series(s->m_rejected, v), st.rejected[i]);
 	}
-	struct breaker *br[] = { s->db_breaker };
+	struct breaker *br[] = { s->db_breaker,
+				 s->hot ? hotstate_breaker(s->hot) : NULL };
+	if (s->hot) {
+		struct hotstate_stats hs;
+		hotstate_get_stats(s->hot, &hs);
+		metric_gauge_set(s->m_redis_up, hs.connected);
+		metric_gauge_set(s->m_redis_pending, (double)hs.pending);
+		mirror_counter(s->m_redis_written, hs.written);
+		mirror_counter(s->m_redis_dropped, hs.dropped);
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(br); i++) {
 		if (!br[i])
 			continue;
@@ -568,11 +707,33 @@ int server_new(struct server_config *cfg, struct server **ret, char *err,
 		snprintf(err, errlen, "metrics: %s", strerror(-r));
 		goto out;
 	}
-	struct breaker_options bo = { .name = "postgres_api" };
+	struct breaker_options bo = {
+		.name = "postgres_api",
+		.fail_max = cfg->pg_breaker.fail_max,
+		.reset_timeout = cfg->pg_breaker.reset_timeout,
+	};
 	r = breaker_new(&bo, &s->db_breaker);
 	if (r < 0) {
 		snprintf(err, errlen, "breaker: %s", strerror(-r));
 		goto out;
+	}
+	if (cfg->redis_url && cfg->redis_url[0]) {
+		struct breaker_options rbo = {
+			.fail_max = cfg->redis_breaker.fail_max,
+			.reset_timeout = cfg->redis_breaker.reset_timeout,
+		};
+		struct hotstate_options ho = {
+			.url = cfg->redis_url,
+			.replica = cfg->replica_id,
+			.timeout = cfg->redis_timeout,
+			.breaker = &rbo,
+			.latency = s->m_redis_latency,
+		};
+		r = hotstate_new(&ho, &s->hot);
+		if (r < 0) {
+			snprintf(err, errlen, "redis: %s", strerror(-r));
+			goto out;
+		}
 	}
 	r = server_routes_start(s, err, errlen);
 out:
@@ -591,6 +752,7 @@ struct server *server_free(struct server *s)
 	/* The API first: its threads read everything below. */
 	s->api = api_stop(s->api);
 	s->mqtt = mqttconn_free(s->mqtt);
+	s->hot = hotstate_free(s->hot);
 	s->ingest = ingest_free(s->ingest);
 	s->writer = writer_free(s->writer);
 	score_policy_release(&s->policy);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "hotstate.h"
 #include "log.h"
 #include "wire.h"
 
@@ -37,10 +38,21 @@ static const struct conf_key postgres_keys[] = {
 	  100000 },
 	{ "flush_interval", CONF_SECONDS,
 	  offsetof(struct server_config, flush_interval), 0.001, 60 },
+	{ "breaker_fail_max", CONF_UINT,
+	  offsetof(struct server_config, pg_breaker.fail_max), 1, 1000 },
+	{ "breaker_reset_timeout", CONF_SECONDS,
+	  offsetof(struct server_config, pg_breaker.reset_timeout), 0.1, 3600 },
 };
 
 static const struct conf_key redis_keys[] = {
 	{ "url", CONF_STRING, offsetof(struct server_config, redis_url), 0, 0 },
+	{ "timeout", CONF_SECONDS,
+	  offsetof(struct server_config, redis_timeout), 0.01, 60 },
+	{ "breaker_fail_max", CONF_UINT,
+	  offsetof(struct server_config, redis_breaker.fail_max), 1, 1000 },
+	{ "breaker_reset_timeout", CONF_SECONDS,
+	  offsetof(struct server_config, redis_breaker.reset_timeout), 0.1,
+	  3600 },
 };
 
 static const struct conf_key scoring_keys[] = {
@@ -177,12 +189,13 @@ static int finish(struct server_config *c, struct conf_error *err)
 			    "%s: [postgres] conninfo is required (e.g. "
 			    "host=127.0.0.1 dbname=acgs user=acgs)",
 			    c->path);
+	struct hot_url u;
 	if (c->redis_url && c->redis_url[0] &&
-	    strncmp(c->redis_url, "redis://", 8) != 0 &&
-	    strncmp(c->redis_url, "unix://", 7) != 0)
+	    hotstate_parse_url(c->redis_url, &u) < 0)
 		return fail(err, -EINVAL,
 			    "%s: [redis] url: '%s' is not "
-			    "redis://host:port[/db] or unix:///path",
+			    "redis://[:password@]host[:port][/db] or "
+			    "unix:///path",
 			    c->path, c->redis_url);
 	char cid[128];
 	if (server_config_client_id(c, cid, sizeof(cid)) < 0)

@@ -29,9 +29,16 @@ struct server_config {
 	char *conninfo;
 	unsigned batch_max;    /* samples per COPY batch */
 	double flush_interval; /* seconds a partial batch may wait */
+	/* The breakers around the API's PostgreSQL reads and around Redis
+	 * (0 = the breaker's defaults: 5 failures, 30 s). */
+	struct {
+		unsigned fail_max;
+		double reset_timeout;
+	} pg_breaker, redis_breaker;
 
 	/* [redis]: empty url means no Redis */
 	char *redis_url;
+	double redis_timeout; /* seconds per connect or reply; 0 = 1 */
 
 	/* [scoring] */
 	char *policy; /* YAML file; NULL: compiled-in defaults */

@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "breaker.h"
+#include "hotstate.h"
 #include "ingest.h"
 #include "metrics.h"
 #include "mqttconn.h"
@@ -34,6 +35,7 @@ struct server {
 	struct ingest *ingest;
 	struct mqttconn *mqtt;
 	struct writer *writer;
+	struct hotstate *hot; /* NULL without [redis] url */
 	struct score_policy policy;
 	int sigfd;
 	uint64_t watchdog_ns;
@@ -49,7 +51,8 @@ struct server {
 	    *m_gaps, *m_written, *m_spooled, *m_spool_depth, *m_fleet_score,
 	    *m_nodes_online, *m_nodes_offline, *m_nodes_stale, *m_db_up,
 	    *m_mqtt_up, *m_redis_up, *m_score_latency, *m_db_read_latency,
-	    *m_redis_latency, *m_scores_written;
+	    *m_redis_latency, *m_scores_written, *m_redis_pending,
+	    *m_redis_written, *m_redis_dropped, *m_redis_merged;
 	struct metric *m_rejected, *m_breaker;
 
 	/* Reads the API makes of PostgreSQL (tokens, history) go through

@@ -51,6 +51,10 @@ struct node_view {
 
 	struct score_components comps;
 	bool scored;
+
+	/* Redis: changed since the last push, and the state pushed last. */
+	bool hot_dirty;
+	const char *hot_state;
 };
 
 /* A new empty view, or NULL when out of memory. */

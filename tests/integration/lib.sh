@@ -164,3 +164,14 @@ count_lines() {
 at_least() {
 	[ "$(count_lines "$2" "$3")" -ge "$1" ]
 }
+
+# start_redis PORT: a redis-server on 127.0.0.1:PORT without persistence,
+# pid in REDIS_PID.
+start_redis() {
+	local port=$1
+	redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+		--dir "$TMP" --daemonize no --loglevel warning >>"$TMP/redis.log" 2>&1 &
+	REDIS_PID=$!
+	PIDS+=("$REDIS_PID")
+	wait_until 10 port_open "$port" || fail "redis-server did not start on $port"
+}

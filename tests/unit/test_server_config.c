@@ -4,6 +4,7 @@
 
 #include "check_main.h"
 #include "cleanup.h"
+#include "hotstate.h"
 #include "server_config.h"
 
 static struct server_config *load_ok(const char *text)
@@ -78,6 +79,12 @@ static const struct {
 	{ "[server]\n", "[postgres] conninfo is required" },
 	{ "[redis]\nurl = http://x\n[postgres]\nconninfo = x\n",
 	  "[redis] url: 'http://x'" },
+	{ "[redis]\nurl = redis://h:0\n[postgres]\nconninfo = x\n",
+	  "[redis] url: 'redis://h:0'" },
+	{ "[redis]\ntimeout = 0\n[postgres]\nconninfo = x\n",
+	  "[redis] timeout" },
+	{ "[postgres]\nconninfo = x\nbreaker_fail_max = 0\n",
+	  "breaker_fail_max" },
 	{ "[postgres]\nconninfo = x\nbatch_max = 0\n",
 	  "s.conf:3: [postgres] batch_max:" },
 	{ "[api]\nx = 1\n", "s.conf:2: [api] x: unknown section" },
@@ -86,6 +93,58 @@ static const struct {
 	{ "[mqtt]\npassword = x\n[postgres]\nconninfo = x\n",
 	  "a password needs a username" },
 };
+
+static const struct {
+	const char *url;
+	int ok;
+	const char *host;
+	unsigned port, db;
+	const char *password; /* NULL: none */
+	bool unix_socket;
+} urls[] = {
+	{ "redis://127.0.0.1:6379/0", 1, "127.0.0.1", 6379, 0, NULL, false },
+	{ "redis://cache", 1, "cache", 6379, 0, NULL, false },
+	{ "redis://cache/", 1, "cache", 6379, 0, NULL, false },
+	{ "redis://cache:7000/15", 1, "cache", 7000, 15, NULL, false },
+	{ "redis://:s3cret@cache:7000/2", 1, "cache", 7000, 2, "s3cret",
+	  false },
+	{ "unix:///run/redis/redis.sock", 1, "/run/redis/redis.sock", 6379, 0,
+	  NULL, true },
+	{ "redis://", 0, NULL, 0, 0, NULL, false },
+	{ "redis://:6379", 0, NULL, 0, 0, NULL, false },
+	{ "redis://h:", 0, NULL, 0, 0, NULL, false },
+	{ "redis://h:65536", 0, NULL, 0, 0, NULL, false },
+	{ "redis://h:0", 0, NULL, 0, 0, NULL, false },
+	{ "redis://h:12x", 0, NULL, 0, 0, NULL, false },
+	{ "redis://h/16", 0, NULL, 0, 0, NULL, false },
+	{ "redis://h/x", 0, NULL, 0, 0, NULL, false },
+	{ "redis://user:pw@h", 0, NULL, 0, 0, NULL, false },
+	{ "redis://pw@h", 0, NULL, 0, 0, NULL, false },
+	{ "unix://relative", 0, NULL, 0, 0, NULL, false },
+	{ "rediss://h", 0, NULL, 0, 0, NULL, false },
+	{ "", 0, NULL, 0, 0, NULL, false },
+};
+
+START_TEST(redis_urls)
+{
+	struct hot_url u;
+	int r = hotstate_parse_url(urls[_i].url, &u);
+	if (!urls[_i].ok) {
+		ck_assert_int_eq(r, -EINVAL);
+		return;
+	}
+	ck_assert_int_eq(r, 0);
+	ck_assert_str_eq(u.host, urls[_i].host);
+	ck_assert_int_eq(u.unix_socket, urls[_i].unix_socket);
+	if (u.unix_socket)
+		return;
+	ck_assert_uint_eq(u.port, urls[_i].port);
+	ck_assert_uint_eq(u.db, urls[_i].db);
+	ck_assert_int_eq(u.has_password, urls[_i].password != NULL);
+	if (urls[_i].password)
+		ck_assert_str_eq(u.password, urls[_i].password);
+}
+END_TEST
 
 START_TEST(bad_configs)
 {
@@ -107,6 +166,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, defaults);
 	tcase_add_test(tc, full);
 	tcase_add_loop_test(tc, bad_configs, 0, (int)ARRAY_SIZE(bad));
+	tcase_add_loop_test(tc, redis_urls, 0, (int)ARRAY_SIZE(urls));
 	suite_add_tcase(s, tc);
 	return s;
 }
