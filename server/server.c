@@ -412,6 +412,33 @@ static void hot_merge(struct server *s)
 	free(got);
 }
 
+/* The fleet's and each service's score over time (the scores table; a
+ * node's own history is the score column of its samples). Best effort: a
+ * database outage leaves a gap here, unlike samples, which are spooled. */
+static void write_scores(struct server *s, const struct rescore_ctx *x,
+			 const char *const *names, const double *scores)
+{
+	struct store_score v[SCORE_SERVICE_MAX + 1];
+	char comps[SCORE_SERVICE_MAX][160];
+	size_t n = 0;
+
+	v[n++] = (struct store_score){ .ts_ms = x->now_ms,
+				       .scope = "fleet",
+				       .key = "fleet",
+				       .score = s->fleet_score };
+	for (size_t k = 0; k < x->nsvc; k++) {
+		snprintf(comps[k], sizeof(comps[k]),
+			 "{\"nodes\":%zu,\"probes\":%u,\"failing_probes\":%u}",
+			 x->svc[k].n, x->svc[k].probes, x->svc[k].failing);
+		v[n++] = (struct store_score){ .ts_ms = x->now_ms,
+					       .scope = "service",
+					       .key = names[k],
+					       .score = scores[k],
+					       .components_json = comps[k] };
+	}
+	writer_scores(s->writer, v, n);
+}
+
 static int svc_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct service_view *)a)->name,
@@ -460,6 +487,7 @@ static void rescore(struct server *s)
 	pthread_mutex_unlock(&s->lock);
 	for (size_t k = 0; k < x.nsvc; k++)
 		free(x.svc[k].scores);
+	write_scores(s, &x, names, scores);
 	if (s->hot) {
 		if (x.pushed)
 			hotstate_kick(s->hot);
@@ -505,6 +533,10 @@ static int metrics_setup(struct server *s)
 	s->m_spooled =
 	    gauge(s, "acgs_store_samples_spooled_total",
 		  "samples spooled to disk while PostgreSQL was down",
+		  METRIC_COUNTER);
+	s->m_scores_written =
+	    gauge(s, "acgs_store_scores_written_total",
+		  "service and fleet score rows written to PostgreSQL",
 		  METRIC_COUNTER);
 	s->m_spool_depth =
 	    gauge(s, "acgs_store_spool_depth",
@@ -602,6 +634,7 @@ void server_metrics_sync(struct server *s)
 	mirror_counter(s->m_replays, st.replays);
 	metric_gauge_set(s->m_gaps, (double)st.gaps);
 	mirror_counter(s->m_written, ws.written);
+	mirror_counter(s->m_scores_written, ws.scores);
 	mirror_counter(s->m_spooled, ws.spooled);
 	metric_gauge_set(s->m_spool_depth, (double)ws.spool_depth);
 	metric_gauge_set(s->m_db_up, ws.db_ok);
@@ -769,6 +802,75 @@ struct server *server_free(struct server *s)
 	return NULL;
 }
 
+static bool differs(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* SIGHUP: take what can change while running (the scoring policy, the log
+ * level, the breakers' settings stay as built); name what needs a
+ * restart. A file or policy that does not validate changes nothing. */
+static void reload(struct server *s)
+{
+	struct server_config *n = NULL;
+	struct conf_error e;
+	struct score_policy p;
+	char err[512];
+
+	notify_send("RELOADING=1");
+	if (server_config_load(s->cfg->path, &n, &e) < 0) {
+		log_err("server", "reload rejected, configuration kept: %s",
+			e.msg);
+		goto out;
+	}
+	score_policy_default(&p);
+	if (n->policy &&
+	    score_policy_load(n->policy, &p, err, sizeof(err)) < 0) {
+		log_err("server", "reload rejected, configuration kept: %s",
+			err);
+		score_policy_release(&p);
+		goto out;
+	}
+	const struct {
+		const char *key;
+		bool changed;
+	} restart[] = {
+		{ "[server] listen", differs(n->listen, s->cfg->listen) },
+		{ "[server] state_dir",
+		  differs(n->state_dir, s->cfg->state_dir) },
+		{ "[server] replica_id",
+		  differs(n->replica_id, s->cfg->replica_id) },
+		{ "[mqtt] host", differs(n->mqtt.host, s->cfg->mqtt.host) },
+		{ "[mqtt] port", n->mqtt.port != s->cfg->mqtt.port },
+		{ "[mqtt] shared_group",
+		  differs(n->shared_group, s->cfg->shared_group) },
+		{ "[postgres] conninfo",
+		  differs(n->conninfo, s->cfg->conninfo) },
+		{ "[redis] url", differs(n->redis_url, s->cfg->redis_url) },
+		{ "[auth] anonymous_viewer",
+		  n->anonymous_viewer != s->cfg->anonymous_viewer },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(restart); i++)
+		if (restart[i].changed)
+			log_warn("server",
+				 "reload: %s changed; it takes effect after a "
+				 "restart",
+				 restart[i].key);
+	pthread_mutex_lock(&s->lock);
+	score_policy_release(&s->policy);
+	s->policy = p; /* moved: the policy owns its criticality array */
+	pthread_mutex_unlock(&s->lock);
+	int lv = n->log_level ? log_level_from_string(n->log_level) : -EINVAL;
+	if (lv >= 0)
+		log_max_level = lv;
+	log_info("server", "reloaded %s: policy %s version %u", s->cfg->path,
+		 n->policy ? n->policy : "(built in)", s->policy.version);
+	s->next_rescore_ns = 0; /* rescore with the new policy at once */
+out:
+	server_config_free(n);
+	notify_send("READY=1\nSTATUS=running");
+}
+
 int server_run(struct server *s)
 {
 	short revents = 0;
@@ -829,6 +931,7 @@ int server_run(struct server *s)
 			struct signalfd_siginfo si;
 			while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
+					reload(s);
 					log_stats(s);
 				} else {
 					log_info("server",

@@ -425,6 +425,16 @@ void writer_node(struct writer *w, const struct store_node *node)
 		w->stats.write_errors++;
 }
 
+int writer_scores(struct writer *w, const struct store_score *v, size_t n)
+{
+	int r = w->db_ok ? store_write_scores(w->store, v, n) : -ENOTCONN;
+	if (r < 0)
+		w->stats.write_errors++;
+	else
+		w->stats.scores += (uint64_t)r;
+	return r;
+}
+
 uint64_t writer_run(struct writer *w, uint64_t now)
 {
 	uint64_t next = now + NS_PER_SEC;

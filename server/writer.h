@@ -33,6 +33,7 @@ struct writer_stats {
 	uint64_t spooled;  /* samples that went to disk */
 	uint64_t replayed; /* samples written from the spool */
 	uint64_t refused;  /* samples the database refused as bad data */
+	uint64_t scores;   /* service and fleet score rows written */
 	uint64_t write_errors;
 	uint64_t spool_depth;
 	bool db_ok;
@@ -59,6 +60,10 @@ void writer_reject(struct writer *w, int64_t received_ms, const char *topic,
 		   const char *node_id, const char *reason, const char *detail,
 		   const void *payload, size_t len);
 void writer_node(struct writer *w, const struct store_node *node);
+
+/* Best effort, like writer_node: service and fleet scores of one
+ * rescoring. Returns the rows written, or a negative errno (counted). */
+int writer_scores(struct writer *w, const struct store_score *v, size_t n);
 
 /* Flush what is due, reconnect, drain the spool. Returns the monotonic ns
  * by which it wants to run again. */

@@ -125,6 +125,29 @@ api '/api/v1/nodes/n1/history?metric=score&from=now-10m&to=now&step=1s' >/dev/nu
 [ "$(api '/api/v1/nodes/ghost/history?metric=cpu')" = 404 ] || fail "history of an unknown node not 404"
 pass "history from PostgreSQL: raw and averaged, bad metric/range/step 400, unknown node 404"
 
+scores=$(psql -X -Atqc "SELECT count(*) FILTER (WHERE scope = 'fleet'), count(*) FILTER (WHERE scope = 'service' AND key = 'api') FROM scores")
+[ "${scores%|*}" -gt 0 ] && [ "${scores#*|}" -gt 0 ] || fail "scores table: fleet|api rows = $scores"
+pass "fleet and service scores over time in PostgreSQL (fleet|api rows: $scores)"
+
+# SIGHUP: a policy with a lower compliance cap applies at once; a broken
+# file is refused with its line and changes nothing.
+printf 'constitutional_hash: %s\nversion: 7\ncompliance:\n  cap: 0.125\n' "$HASH" >"$TMP/policy.yaml"
+cp "$TMP/server.conf" "$TMP/server.conf.orig"
+printf '[scoring]\npolicy = %s\n' "$TMP/policy.yaml" >>"$TMP/server.conf"
+kill -HUP "$SERVER_PID"
+capped() { api /api/v1/nodes/n2 >/dev/null; jq -e '.score <= 0.125 and .capped == true' "$TMP/body" >/dev/null; }
+wait_until 10 capped || fail "n2 not capped at 0.125 after SIGHUP: $(head -c 400 "$TMP/body")"
+grep -q 'reloaded .* version 7' "$TMP/server.log" || fail "no reload line"
+printf '[server\n' >>"$TMP/server.conf"
+kill -HUP "$SERVER_PID"
+rejected() { grep -q 'reload rejected, configuration kept: .*server.conf:[0-9]' "$TMP/server.log"; }
+wait_until 10 rejected || fail "bad reload not reported with file:line"
+sleep 1.2
+capped || fail "bad reload changed the policy"
+kill -0 "$SERVER_PID" || fail "server died on a bad reload"
+cp "$TMP/server.conf.orig" "$TMP/server.conf"
+pass "SIGHUP: new scoring policy applied (n2 capped at 0.125); a broken file refused with file:line, policy kept"
+
 kill -KILL "$pid_n1"
 killed=$SECONDS
 offline_zero() { api /api/v1/nodes/n1 >/dev/null; jq -e '.state == "offline" and .score == 0' "$TMP/body" >/dev/null; }
