@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apibody.h"
 #include "log.h"
 #include "sigfd.h"
 #include "server.h"
@@ -95,8 +96,8 @@ static int token_create(struct server_config *cfg, int argc, char **argv)
 		{ 0 },
 	};
 	const char *role = NULL, *name = NULL;
-	unsigned char raw[32], digest[crypto_hash_sha256_BYTES];
-	char token[5 + 64], err[512];
+	unsigned char digest[crypto_hash_sha256_BYTES];
+	char token[APIBODY_TOKEN_LEN + 1], err[512];
 	struct store *st = NULL;
 	int64_t id = 0;
 	int c, r;
@@ -117,11 +118,7 @@ static int token_create(struct server_config *cfg, int argc, char **argv)
 				"--role viewer|operator|admin --name NAME\n");
 		return -EINVAL;
 	}
-	randombytes_buf(raw, sizeof(raw));
-	memcpy(token, "acgs_", 5);
-	sodium_bin2base64(token + 5, sizeof(token) - 5, raw, sizeof(raw),
-			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
+	apibody_token_generate(token, digest);
 	r = store_open(cfg->conninfo, &st, err, sizeof(err));
 	if (r == 0)
 		r = store_migrate(st, NULL, err, sizeof(err));

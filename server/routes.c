@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apibody.h"
 #include "apiparse.h"
 #include "cleanup.h"
 #include "conf.h"
@@ -776,6 +777,141 @@ static int h_compliance(void *ctx, const struct api_request *req,
 	return 0;
 }
 
+/* ---- tokens (admin) ---- */
+
+static void write_ms(struct jsonw *w, const char *key, int64_t ms)
+{
+	char ts[RFC3339_LEN];
+	if (!ms) {
+		jsonw_key(w, key);
+		jsonw_null(w);
+		return;
+	}
+	time_format_rfc3339_ms(ms, ts);
+	jsonw_kv_str(w, key, ts);
+}
+
+static void write_token(void *ctx, const struct store_token *t)
+{
+	struct jsonw *w = ctx;
+	jsonw_obj_begin(w);
+	jsonw_kv_i64(w, "id", t->id);
+	jsonw_kv_str(w, "name", t->name);
+	jsonw_kv_str(w, "role", t->role);
+	write_ms(w, "created_at", t->created_ms);
+	write_ms(w, "last_used_at", t->last_used_ms);
+	write_ms(w, "revoked_at", t->revoked_ms);
+	jsonw_obj_end(w);
+}
+
+static int db_unavailable(struct api_response *res)
+{
+	return api_error(res, 503, "unavailable",
+			 "tokens live in PostgreSQL, which cannot be reached "
+			 "now");
+}
+
+static int h_tokens(void *ctx, const struct api_request *req,
+		    struct api_response *res)
+{
+	struct server *s = ctx;
+	struct jsonw *w = api_res_json(res);
+	uint64_t t0 = time_mono_ns();
+	int r;
+
+	jsonw_obj_begin(w);
+	jsonw_key(w, "tokens");
+	jsonw_arr_begin(w);
+	pthread_mutex_lock(&s->db_lock);
+	r = db_begin(s);
+	if (r == 0) {
+		r = store_token_list(s->db, write_token, w);
+		db_end(s, r, t0);
+	}
+	pthread_mutex_unlock(&s->db_lock);
+	if (r < 0)
+		return db_unavailable(res);
+	jsonw_arr_end(w);
+	jsonw_obj_end(w);
+	return 0;
+}
+
+static int h_token_create(void *ctx, const struct api_request *req,
+			  struct api_response *res)
+{
+	struct server *s = ctx;
+	struct apibody_token t;
+	char token[APIBODY_TOKEN_LEN + 1], err[256];
+	unsigned char digest[32];
+	size_t len;
+	const char *body = api_req_body(req, &len);
+	uint64_t t0 = time_mono_ns();
+	int64_t id = 0;
+	int r;
+
+	if (apibody_token(body, len, &t, err, sizeof(err)) < 0)
+		return api_error(res, 400, "bad_request", "%s", err);
+	apibody_token_generate(token, digest);
+	pthread_mutex_lock(&s->db_lock);
+	r = db_begin(s);
+	if (r == 0) {
+		r = store_token_insert(s->db, t.name, t.role, digest, &id);
+		db_end(s, r, t0);
+	}
+	pthread_mutex_unlock(&s->db_lock);
+	if (r < 0) {
+		sodium_memzero(token, sizeof(token));
+		return db_answered(r)
+			   ? api_error(res, 400, "bad_request",
+				       "token not stored: %s", strerror(-r))
+			   : db_unavailable(res);
+	}
+	log_info("api", "token %lld created for %s with role %s", (long long)id,
+		 t.name, t.role);
+	struct jsonw *w = api_res_json(res);
+	api_res_status(res, 201);
+	jsonw_obj_begin(w);
+	jsonw_kv_i64(w, "id", id);
+	jsonw_kv_str(w, "name", t.name);
+	jsonw_kv_str(w, "role", t.role);
+	jsonw_kv_str(w, "token", token);
+	jsonw_obj_end(w);
+	sodium_memzero(token, sizeof(token));
+	return 0;
+}
+
+static int h_token_revoke(void *ctx, const struct api_request *req,
+			  struct api_response *res)
+{
+	struct server *s = ctx;
+	const char *q = api_req_param(req, "id");
+	uint64_t id, t0 = time_mono_ns();
+	int r;
+
+	if (!q || conf_parse_u64(q, 1, INT64_MAX, &id) < 0)
+		return api_error(res, 400, "bad_request",
+				 "token id must be a whole number");
+	pthread_mutex_lock(&s->db_lock);
+	r = db_begin(s);
+	if (r == 0) {
+		r = store_token_revoke(s->db, (int64_t)id);
+		db_end(s, r, t0);
+	}
+	/* Revoked at once here; other replicas within TOKEN_FRESH_NS. */
+	for (size_t i = 0; r == 0 && i < s->ntokens; i++)
+		s->tokens[i].checked_ns = 0;
+	pthread_mutex_unlock(&s->db_lock);
+	if (r == -ENOENT)
+		return api_error(res, 404, "not_found",
+				 "no unrevoked token %llu",
+				 (unsigned long long)id);
+	if (r < 0)
+		return db_unavailable(res);
+	log_info("api", "token %llu revoked", (unsigned long long)id);
+	api_res_status(res, 204);
+	return 0;
+}
+
 int server_routes_start(struct server *s, char *err, size_t errlen)
 {
 	const struct api_route routes[] = {
@@ -793,6 +929,10 @@ int server_routes_start(struct server *s, char *err, size_t errlen)
 		  s },
 		{ "GET", "/api/v1/compliance", API_ROLE_VIEWER, h_compliance,
 		  s },
+		{ "GET", "/api/v1/tokens", API_ROLE_ADMIN, h_tokens, s },
+		{ "POST", "/api/v1/tokens", API_ROLE_ADMIN, h_token_create, s },
+		{ "DELETE", "/api/v1/tokens/{id}", API_ROLE_ADMIN,
+		  h_token_revoke, s },
 	};
 	struct api_options o = {
 		.host = s->cfg->listen_host,

@@ -1043,6 +1043,43 @@ int store_token_lookup(struct store *s, const uint8_t sha256[32], char *role,
 	return 0;
 }
 
+static int64_t ms_or_zero(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col)
+		   ? 0
+		   : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+int store_token_list(struct store *s,
+		     void (*fn)(void *ctx, const struct store_token *t),
+		     void *ctx)
+{
+	int rc = ready(s);
+	if (rc < 0)
+		return rc;
+	_cleanup_pgresult_ PGresult *r = NULL;
+	rc = exec_params(s,
+			 "SELECT id, name, role, acgs_ts_ms(created_at),"
+			 " acgs_ts_ms(last_used_at), acgs_ts_ms(revoked_at)"
+			 " FROM api_tokens ORDER BY id",
+			 0, NULL, NULL, NULL, PGRES_TUPLES_OK, &r);
+	if (rc < 0)
+		return rc;
+	int n = PQntuples(r);
+	for (int i = 0; i < n; i++) {
+		struct store_token t = {
+			.id = strtoll(PQgetvalue(r, i, 0), NULL, 10),
+			.created_ms = ms_or_zero(r, i, 3),
+			.last_used_ms = ms_or_zero(r, i, 4),
+			.revoked_ms = ms_or_zero(r, i, 5),
+		};
+		snprintf(t.name, sizeof(t.name), "%s", PQgetvalue(r, i, 1));
+		snprintf(t.role, sizeof(t.role), "%s", PQgetvalue(r, i, 2));
+		fn(ctx, &t);
+	}
+	return n;
+}
+
 int store_token_revoke(struct store *s, int64_t id)
 {
 	int rc = ready(s);

@@ -161,6 +161,20 @@ int store_token_insert(struct store *s, const char *name, const char *role,
 int store_token_lookup(struct store *s, const uint8_t sha256[32], char *role,
 		       size_t rolelen, int64_t *ret_id);
 
+/* One stored token (never its hash). Times in ms since the epoch, 0 when
+ * not set. */
+struct store_token {
+	int64_t id;
+	char name[65], role[16];
+	int64_t created_ms, last_used_ms, revoked_ms;
+};
+
+/* Call fn for every token, oldest first. Returns how many, or a negative
+ * errno. */
+int store_token_list(struct store *s,
+		     void (*fn)(void *ctx, const struct store_token *t),
+		     void *ctx);
+
 /* Revoke a token. Returns 0, -ENOENT when no such unrevoked token. */
 int store_token_revoke(struct store *s, int64_t id);
 

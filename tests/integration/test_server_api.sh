@@ -125,6 +125,31 @@ api '/api/v1/nodes/n1/history?metric=score&from=now-10m&to=now&step=1s' >/dev/nu
 [ "$(api '/api/v1/nodes/ghost/history?metric=cpu')" = 404 ] || fail "history of an unknown node not 404"
 pass "history from PostgreSQL: raw and averaged, bad metric/range/step 400, unknown node 404"
 
+# Roles: viewer and operator are refused the admin routes with 403; an
+# admin token (made by the CLI) creates, lists and revokes tokens.
+admin=$("$SERVER" --config "$TMP/server.conf" token create --role admin --name it-admin 2>/dev/null | tail -n1)
+as() { local tok=$1; shift; curl -s -o "$TMP/body" -w '%{http_code}' -H "Authorization: Bearer $tok" "$@"; }
+[ "$(as "$viewer" -X POST -d '{"name":"x","role":"viewer"}' "http://127.0.0.1:$http/api/v1/tokens")" = 403 ] &&
+	jq -e '.error.code == "forbidden"' "$TMP/body" >/dev/null || fail "viewer creating a token: $(cat "$TMP/body")"
+[ "$(as "$viewer" "http://127.0.0.1:$http/api/v1/tokens")" = 403 ] || fail "viewer listing tokens not 403"
+[ "$(as "$admin" -X POST -d '{"name":"ops-1","role":"operator"}' "http://127.0.0.1:$http/api/v1/tokens")" = 201 ] ||
+	fail "admin creating a token: $(cat "$TMP/body")"
+operator=$(jq -r .token "$TMP/body")
+op_id=$(jq -r .id "$TMP/body")
+[ "$(as "$operator" "http://127.0.0.1:$http/api/v1/fleet")" = 200 ] || fail "new operator token cannot read"
+[ "$(as "$operator" -X DELETE "http://127.0.0.1:$http/api/v1/tokens/1")" = 403 ] || fail "operator revoking not 403"
+[ "$(as "$admin" -X POST -d '{"name":"x","role":"root"}' "http://127.0.0.1:$http/api/v1/tokens")" = 400 ] &&
+	jq -e '.error.message | test("role")' "$TMP/body" >/dev/null || fail "bad role: $(cat "$TMP/body")"
+[ "$(as "$admin" -X POST -d '{"name":"x","role":"viewer","extra":1}' "http://127.0.0.1:$http/api/v1/tokens")" = 400 ] || fail "unknown key not 400"
+[ "$(as "$admin" -X POST -d 'not json' "http://127.0.0.1:$http/api/v1/tokens")" = 400 ] || fail "bad JSON not 400"
+[ "$(as "$admin" "http://127.0.0.1:$http/api/v1/tokens")" = 200 ] &&
+	jq -e '[.tokens[].name] == ["it-viewer", "it-admin", "ops-1"] and all(.tokens[]; has("token") | not)' "$TMP/body" >/dev/null ||
+	fail "token list: $(cat "$TMP/body")"
+[ "$(as "$admin" -X DELETE "http://127.0.0.1:$http/api/v1/tokens/$op_id")" = 204 ] || fail "revoke: $(cat "$TMP/body")"
+[ "$(as "$operator" "http://127.0.0.1:$http/api/v1/fleet")" = 401 ] || fail "revoked token still accepted"
+[ "$(as "$admin" -X DELETE "http://127.0.0.1:$http/api/v1/tokens/$op_id")" = 404 ] || fail "second revoke not 404"
+pass "roles: viewer and operator get 403 on admin routes; admin creates, lists and revokes tokens; bad bodies 400"
+
 scores=$(psql -X -Atqc "SELECT count(*) FILTER (WHERE scope = 'fleet'), count(*) FILTER (WHERE scope = 'service' AND key = 'api') FROM scores")
 [ "${scores%|*}" -gt 0 ] && [ "${scores#*|}" -gt 0 ] || fail "scores table: fleet|api rows = $scores"
 pass "fleet and service scores over time in PostgreSQL (fleet|api rows: $scores)"
