@@ -341,8 +341,9 @@ static int node_filesystems(const cJSON *s, struct buf *out)
 		cell_str(&t, f, "mount");
 		cell_str(&t, f, "type");
 		table_cell(&t, num(f, "size_bytes", &v) ? bytes(v, a) : NULL);
-		cell_num(&t, f, "used_ratio", 3);
-		cell_num(&t, f, "inodes_used_ratio", 3);
+		table_cell(&t, num(f, "used_ratio", &v) ? pct(v, a) : NULL);
+		table_cell(&t,
+			   num(f, "inodes_used_ratio", &v) ? pct(v, a) : NULL);
 		cell_bool(&t, f, "readonly");
 	}
 	return flush(&t, out, true);

@@ -105,48 +105,30 @@ size_t table_width(const char *s)
 int table_clean(struct buf *out, const char *s, size_t max_width)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), total = 0, used = 0;
-	size_t start = out->len;
+	size_t n = strlen(s), used = 0, cut = SIZE_MAX;
 	int r = 0;
 
-	/* Clean first; cut only if the clean text is too wide, keeping one
-	 * column for the ellipsis. */
+	/* One pass that stops as soon as the text is known too wide: cut it
+	 * where one column for the ellipsis was still free. */
 	while (n && !r) {
 		uint32_t c;
 		size_t len = utf8_decode(p, n, &c);
-		if (!len || unsafe(c)) {
-			r = buf_append(out, "?", 1);
-			total += 1;
-			len = len ? len : 1;
-		} else {
-			r = buf_append(out, p, len);
-			total += cp_width(c);
-		}
-		p += len;
-		n -= len;
-	}
-	if (r || !max_width || total <= max_width)
-		return r;
+		bool bad = !len || unsafe(c);
+		size_t w = bad ? 1 : cp_width(c);
 
-	_cleanup_free_ char *clean =
-	    strndup(out->data + start, out->len - start);
-	if (!clean)
-		return -ENOMEM;
-	buf_truncate(out, start);
-	p = (const unsigned char *)clean;
-	n = strlen(clean);
-	while (n && !r) {
-		uint32_t c;
-		size_t len = utf8_decode(p, n, &c);
-		size_t w = cp_width(c);
-		if (used + w > max_width - 1)
-			break;
-		r = buf_append(out, p, len);
+		if (max_width && cut == SIZE_MAX && used + w > max_width - 1)
+			cut = out->len;
+		if (max_width && used + w > max_width) {
+			buf_truncate(out, cut);
+			return buf_puts(out, ELLIPSIS);
+		}
+		r = bad ? buf_append(out, "?", 1) : buf_append(out, p, len);
 		used += w;
+		len = len ? len : 1;
 		p += len;
 		n -= len;
 	}
-	return r ? r : buf_puts(out, ELLIPSIS);
+	return r;
 }
 
 void table_init(struct table *t)
