@@ -48,8 +48,10 @@ int client_new(const struct client_opts *o, struct client **ret)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -ENOMEM;
 	c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!c) {
+		curl_global_cleanup();
 		goto out;
+	}
 	c->base = strdup(o->url);
 	c->curl = curl_easy_init();
 	if (!c->base || !c->curl)
@@ -110,6 +112,8 @@ struct client *client_free(struct client *c)
 	curl_slist_free_all(c->headers);
 	free(c->base);
 	free(c);
+	/* Balances client_new's curl_global_init (reference counted). */
+	curl_global_cleanup();
 	return NULL;
 }
 
