@@ -528,7 +528,12 @@ int render_history(const cJSON *doc, int64_t now_ms, struct buf *out)
 		cell_str(&t, p, "ts");
 		cell_num(&t, p, "value", decimals);
 	}
-	return flush(&t, out, true);
+	r = flush(&t, out, true);
+	if (!r && cJSON_IsTrue(get(doc, "truncated")))
+		r = buf_puts(out, "(truncated: the server's point limit was "
+				  "reached; take a larger --step or a shorter "
+				  "range)\n");
+	return r;
 }
 
 int render_services(const cJSON *doc, int64_t now_ms, struct buf *out)

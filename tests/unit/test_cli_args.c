@@ -410,6 +410,28 @@ START_TEST(token_files)
 }
 END_TEST
 
+/* The annotated example that deploy/ ships loads as it is. */
+START_TEST(shipped_example)
+{
+	const char *path = FIXTURES_DIR "/../../deploy/config/acgsctl.conf";
+	struct settings_flags f = { .config = path };
+	struct settings s;
+	char err[SETTINGS_ERR_LEN], tok[256];
+
+	/* Its token_file ("token" beside it) does not exist here; the
+	 * environment wins over it, as it would for an operator. */
+	snprintf(tok, sizeof(tok), "%s/flag-token", getenv("HOME"));
+	write_file(tok, "acgs_example\n", 0600);
+	setenv("ACGS_TOKEN_FILE", tok, 1);
+	ck_assert_msg(settings_resolve(&f, &s, err) == 0, "%s", err);
+	ck_assert_str_eq(s.url, "http://127.0.0.1:8080");
+	ck_assert(s.timeout_s == 10);
+	ck_assert_ptr_null(s.ca_file);
+	ck_assert_str_eq(s.token, "acgs_example");
+	settings_release(&s);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("cli_args");
@@ -425,6 +447,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, config_paths);
 	tcase_add_test(tc, bad_settings);
 	tcase_add_test(tc, token_files);
+	tcase_add_test(tc, shipped_example);
 	suite_add_tcase(s, tc);
 	return s;
 }

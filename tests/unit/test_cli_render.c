@@ -211,7 +211,7 @@ START_TEST(history)
 	    "\"2026-11-24T19:00:00.000Z\",\"to\":"
 	    "\"2026-11-24T19:01:00.000Z\",\"step\":0,\"source\":"
 	    "\"raw\",\"points\":[{\"ts\":\"2026-11-24T19:00:01.123Z\","
-	    "\"value\":123456.7}]}",
+	    "\"value\":123456.7}],\"truncated\":true}",
 	    "node:    n1\n"
 	    "metric:  net_rx_bps\n"
 	    "from:    2026-11-24T19:00:00.000Z\n"
@@ -220,7 +220,9 @@ START_TEST(history)
 	    "points:  1\n"
 	    "\n"
 	    "TIME                       VALUE\n"
-	    "2026-11-24T19:00:01.123Z  123457\n");
+	    "2026-11-24T19:00:01.123Z  123457\n"
+	    "(truncated: the server's point limit was reached; take a larger "
+	    "--step or a shorter range)\n");
 }
 END_TEST
 
