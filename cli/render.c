@@ -2,10 +2,12 @@
 
 #include "render.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cleanup.h"
@@ -249,17 +251,65 @@ static void node_row(struct table *t, const cJSON *n, int64_t now_ms)
 	cell_labels(t, get(n, "labels"));
 }
 
+/* Natural order of ids: "web-2" before "web-10"; digit runs compare by
+ * value (leading zeros aside), the rest bytewise. */
+static int natural_cmp(const char *a, const char *b)
+{
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			while (*a == '0')
+				a++;
+			while (*b == '0')
+				b++;
+			size_t la = strspn(a, "0123456789");
+			size_t lb = strspn(b, "0123456789");
+			if (la != lb)
+				return la < lb ? -1 : 1;
+			int c = strncmp(a, b, la);
+			if (c)
+				return c;
+			a += la;
+			b += lb;
+			continue;
+		}
+		if (*a != *b)
+			return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+		a++;
+		b++;
+	}
+	return *a ? 1 : *b ? -1 : 0;
+}
+
+static int node_cmp(const void *x, const void *y)
+{
+	const char *a = str(*(const cJSON *const *)x, "id");
+	const char *b = str(*(const cJSON *const *)y, "id");
+	int c = natural_cmp(a ? a : "", b ? b : "");
+	/* Ties ("n01" and "n1") by bytes, so the order is total. */
+	return c ? c : strcmp(a ? a : "", b ? b : "");
+}
+
 int render_nodes(const cJSON *doc, int64_t now_ms, struct buf *out)
 {
 	const cJSON *nodes = get(doc, "nodes"), *n;
+	_cleanup_free_ const cJSON **sorted = NULL;
 	struct table t;
 	double total;
-	int count = cJSON_GetArraySize(nodes), r;
+	int count = cJSON_GetArraySize(nodes), r, i = 0;
 
 	if (!cJSON_IsArray(nodes))
 		return -EPROTO;
 	if (!count)
 		return buf_puts(out, "no nodes\n");
+	/* The server lists nodes in no particular order; people read ids. */
+	sorted = calloc((size_t)count, sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	cJSON_ArrayForEach(n, nodes)
+	{
+		sorted[i++] = n;
+	}
+	qsort(sorted, (size_t)count, sizeof(*sorted), node_cmp);
 	table_init(&t);
 	table_col(&t, "ID", TABLE_LEFT, 0);
 	table_col(&t, "STATE", TABLE_LEFT, 0);
@@ -270,10 +320,8 @@ int render_nodes(const cJSON *doc, int64_t now_ms, struct buf *out)
 	table_col(&t, "COMPLIANCE", TABLE_RIGHT, 0);
 	table_col(&t, "LAST SEEN", TABLE_LEFT, 0);
 	table_col(&t, "LABELS", TABLE_LEFT, W_LABELS);
-	cJSON_ArrayForEach(n, nodes)
-	{
-		node_row(&t, n, now_ms);
-	}
+	for (i = 0; i < count; i++)
+		node_row(&t, sorted[i], now_ms);
 	r = flush(&t, out, false);
 	if (!r && num(doc, "total", &total) && total > count)
 		r = buf_printf(out, "(%d of %.0f nodes shown)\n", count, total);

@@ -130,14 +130,31 @@ START_TEST(nodes)
 	    render_nodes, fx_nodes,
 	    "ID     STATE    SCORE  LIVENESS  RESOURCES  PROBES  COMPLIANCE  "
 	    "LAST SEEN  LABELS\n"
-	    "web-1  online   1.000      1.00       0.93       -           -  "
-	    "6s ago     role=web,zone=a\n"
 	    "db-10  offline  0.000      0.00       0.50    1.00        0.50  "
 	    "3h ago     -\n"
 	    "new    stale        -         -          -       -           -  "
 	    "100s ago   -\n"
+	    "web-1  online   1.000      1.00       0.93       -           -  "
+	    "6s ago     role=web,zone=a\n"
 	    "(3 of 5 nodes shown)\n");
 	expect_render(render_nodes, "{\"nodes\":[],\"total\":0}", "no nodes\n");
+	/* Sorted by id, digit runs by value. */
+	expect_render(
+	    render_nodes,
+	    "{\"nodes\":[{\"id\":\"n10\"},{\"id\":\"n2\"},"
+	    "{\"id\":\"n1\"},{\"id\":\"m\"},{\"id\":\"n01\"}]}",
+	    "ID   STATE  SCORE  LIVENESS  RESOURCES  PROBES  "
+	    "COMPLIANCE  LAST SEEN  LABELS\n"
+	    "m    -          -         -          -       -           "
+	    "-  -          -\n"
+	    "n01  -          -         -          -       -           "
+	    "-  -          -\n"
+	    "n1   -          -         -          -       -           "
+	    "-  -          -\n"
+	    "n2   -          -         -          -       -           "
+	    "-  -          -\n"
+	    "n10  -          -         -          -       -           "
+	    "-  -          -\n");
 }
 END_TEST
 
