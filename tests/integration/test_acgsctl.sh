@@ -198,7 +198,19 @@ else
 	jq -e '.services | type == "array"' "$TMP/out" >/dev/null || fail "--json services: $(cat "$TMP/out")"
 	ctl services no-such-service
 	expect_rc 5 "unknown service"
-	pass "services: table, --json, unknown service exit 5"
+	# nodes --service lists as many nodes as services counts for it.
+	ctl --json services
+	svc=$(jq -r '.services[0].name // empty' "$TMP/out")
+	if [ -n "$svc" ]; then
+		count=$(jq -r '.services[0].nodes' "$TMP/out")
+		ctl --json nodes --service "$svc"
+		expect_rc 0 "nodes --service $svc"
+		jq -e ".total == $count" "$TMP/out" >/dev/null || fail "nodes --service $svc: not $count nodes: $(cat "$TMP/out")"
+		ctl services "$svc"
+		expect_rc 0 "services $svc"
+		grep -Eq "^service: +$svc\$" "$TMP/out" || fail "services $svc: $(cat "$TMP/out")"
+	fi
+	pass "services: table, --json, one service${svc:+ ($svc)}, nodes --service, unknown service exit 5"
 fi
 if route_missing /api/v1/compliance; then
 	echo "skip: compliance (the server has no /api/v1/compliance yet)"
