@@ -35,7 +35,7 @@ int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Drop the last n bytes (n > len drops everything). */
+/* Shorten to len bytes (no change when it is already shorter). */
 void buf_truncate(struct buf *b, size_t len);
 
 #endif
