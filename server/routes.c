@@ -938,6 +938,8 @@ int server_routes_start(struct server *s, char *err, size_t errlen)
 		.host = s->cfg->listen_host,
 		.port = s->cfg->listen_port,
 		.anonymous_viewer = s->cfg->anonymous_viewer,
+		.rate_per_s = s->cfg->api_rate_limit,
+		.rate_burst = s->cfg->api_rate_burst,
 		.auth = auth_token,
 		.auth_ctx = s,
 		.metrics = s->metrics,

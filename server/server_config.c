@@ -24,6 +24,10 @@ static const struct conf_key server_keys[] = {
 	  offsetof(struct server_config, constitutional_hash), 0, 0 },
 	{ "replica_id", CONF_STRING, offsetof(struct server_config, replica_id),
 	  0, 0 },
+	{ "api_rate_limit", CONF_DOUBLE,
+	  offsetof(struct server_config, api_rate_limit), 0.01, 1e9 },
+	{ "api_rate_burst", CONF_DOUBLE,
+	  offsetof(struct server_config, api_rate_burst), 1, 1e9 },
 };
 
 static const struct conf_key mqtt_server_keys[] = {

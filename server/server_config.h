@@ -20,6 +20,8 @@ struct server_config {
 	char *log_level;
 	char *constitutional_hash;
 	char *replica_id; /* stable per replica: the MQTT client id suffix */
+	double api_rate_limit; /* requests/s per client IP; 0: api.c default */
+	double api_rate_burst; /* token bucket size; 0: api.c default */
 
 	/* [mqtt]: the shared keys, then the server's own */
 	struct mqtt_conf mqtt;

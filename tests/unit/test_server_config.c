@@ -33,6 +33,7 @@ START_TEST(defaults)
 	ck_assert_uint_eq(c->batch_max, 1000);
 	ck_assert_ptr_null(c->redis_url);
 	ck_assert(!c->anonymous_viewer);
+	ck_assert(c->api_rate_limit == 0 && c->api_rate_burst == 0);
 	server_config_free(c);
 }
 END_TEST
@@ -41,6 +42,7 @@ START_TEST(full)
 {
 	struct server_config *c = load_ok(
 	    "[server]\nlisten = [::1]:9090\nstate_dir = /tmp/s\n"
+	    "api_rate_limit = 2500\napi_rate_burst = 5000\n"
 	    "[mqtt]\nhost = b\nport = 8883\nshared_group = grp\nusername = s\n"
 	    "password = p\nca_file = /ca\n"
 	    "[postgres]\nconninfo = dbname=x\nbatch_max = 500\nflush_interval "
@@ -56,6 +58,7 @@ START_TEST(full)
 	ck_assert(c->flush_interval == 0.05);
 	ck_assert_str_eq(c->redis_url, "redis://127.0.0.1:6379/0");
 	ck_assert(c->anonymous_viewer);
+	ck_assert(c->api_rate_limit == 2500 && c->api_rate_burst == 5000);
 	server_config_free(c);
 }
 END_TEST
@@ -88,6 +91,8 @@ static const struct {
 	{ "[postgres]\nconninfo = x\nbatch_max = 0\n",
 	  "s.conf:3: [postgres] batch_max:" },
 	{ "[api]\nx = 1\n", "s.conf:2: [api] x: unknown section" },
+	{ "[server]\napi_rate_burst = 0.5\n[postgres]\nconninfo = x\n",
+	  "s.conf:2: [server] api_rate_burst:" },
 	{ "[auth]\nanonymous_viewer = perhaps\n",
 	  "'perhaps' is not a boolean" },
 	{ "[mqtt]\npassword = x\n[postgres]\nconninfo = x\n",
