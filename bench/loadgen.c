@@ -80,6 +80,9 @@ static struct {
 	double keepalive;
 	double drain;
 	double connect_timeout;
+	double settle;
+	const char *start_file;
+	bool no_offline;
 	bool verbose;
 } arg = {
 	.host = "127.0.0.1",
@@ -188,6 +191,13 @@ static void usage(FILE *f)
 	    "  --keepalive S       MQTT keepalive seconds (default 30)\n"
 	    "  --drain S           seconds to wait for the last PUBACKs "
 	    "(default 15)\n"
+	    "  --settle S          seconds between all connected and the first "
+	    "sample\n"
+	    "                      (default 0)\n"
+	    "  --start-file FILE   after connecting (and --settle), wait until "
+	    "FILE exists\n"
+	    "  --no-offline        at the end only DISCONNECT, without the "
+	    "retained offline\n"
 	    "  --report FILE       write a JSON report with per-node figures\n"
 	    "  -v, --verbose       log every connection\n"
 	    "  -h, --help          this help\n"
@@ -239,6 +249,9 @@ static int parse_args(int argc, char **argv)
 		O_INFLIGHT,
 		O_KEEPALIVE,
 		O_DRAIN,
+		O_SETTLE,
+		O_NO_OFFLINE,
+		O_START_FILE,
 	};
 	static const struct option opts[] = {
 		{ "host", required_argument, NULL, O_HOST },
@@ -260,6 +273,9 @@ static int parse_args(int argc, char **argv)
 		{ "max-inflight", required_argument, NULL, O_INFLIGHT },
 		{ "keepalive", required_argument, NULL, O_KEEPALIVE },
 		{ "drain", required_argument, NULL, O_DRAIN },
+		{ "settle", required_argument, NULL, O_SETTLE },
+		{ "no-offline", no_argument, NULL, O_NO_OFFLINE },
+		{ "start-file", required_argument, NULL, O_START_FILE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -350,6 +366,17 @@ static int parse_args(int argc, char **argv)
 			if (conf_parse_double(o, 0, 3600, &arg.drain) < 0)
 				return bad("drain", o,
 					   "not from 0 to 3600 seconds");
+			break;
+		case O_SETTLE:
+			if (conf_parse_double(o, 0, 3600, &arg.settle) < 0)
+				return bad("settle", o,
+					   "not from 0 to 3600 seconds");
+			break;
+		case O_NO_OFFLINE:
+			arg.no_offline = true;
+			break;
+		case O_START_FILE:
+			arg.start_file = o;
 			break;
 		case 'v':
 			arg.verbose = true;
@@ -1032,6 +1059,18 @@ static bool all_offline_acked(const struct loadgen *lg)
 	return lg->offline_pending == 0;
 }
 
+static bool never(const struct loadgen *lg)
+{
+	(void)lg;
+	return false;
+}
+
+static bool start_file_exists(const struct loadgen *lg)
+{
+	(void)lg;
+	return access(arg.start_file, F_OK) == 0;
+}
+
 static void drive_until(struct loadgen *lg, struct sweep *sw,
 			bool (*done)(const struct loadgen *), double seconds)
 {
@@ -1048,7 +1087,7 @@ static void drive_until(struct loadgen *lg, struct sweep *sw,
 static void shutdown_all(struct loadgen *lg, struct sweep *sw)
 {
 	lg->closing = true;
-	for (uint64_t i = 0; i < lg->n; i++) {
+	for (uint64_t i = 0; i < lg->n && !arg.no_offline; i++) {
 		struct node *n = &lg->nodes[i];
 		if (n->mq.state == LOADGEN_MQTT_UP &&
 		    publish_control(n, WIRE_STATE, false, &n->offline_id,
@@ -1278,6 +1317,18 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	connect_all(&lg, &sw);
+	printf("loadgen phase=connected connected=%" PRIu64 " of=%" PRIu64
+	       " at_ms=%" PRId64 "\n",
+	       lg.ready, lg.n, time_real_ms());
+	fflush(stdout);
+	drive_until(&lg, &sw, never, arg.settle);
+	if (arg.start_file)
+		drive_until(&lg, &sw, start_file_exists, 1e9);
+	/* Tells a driving script that the measured window starts now. */
+	printf("loadgen phase=publishing connected=%" PRIu64 " of=%" PRIu64
+	       " at_ms=%" PRId64 "\n",
+	       lg.ready, lg.n, time_real_ms());
+	fflush(stdout);
 	double cpu0 = cpu_seconds();
 	if (!lg.stop)
 		run_schedule(&lg, &sw);

@@ -214,8 +214,8 @@ int loadgen_mqtt_open(struct loadgen_mqtt *m, const struct sockaddr *addr,
 	int one = 1, r;
 
 	loadgen_mqtt_close(m);
-	m->fd = socket(addr->sa_family,
-		       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int af = addr->sa_family;
+	m->fd = socket(af, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (m->fd < 0)
 		return -errno;
 	/* Small messages otherwise wait for Nagle and delayed ACKs. */
