@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg.sh"
 SERVER="$ACGS_BUILDDIR/server/acgs-server"
-trap 'st=$?; pg_stop; (exit $st); cleanup' EXIT
+trap 'st=$?; pg_stop; set +e; (exit $st); cleanup' EXIT
 
 pg_start || { st=$?; [ $st -eq 77 ] && exit 77; fail "postgres did not start"; }
 port=$(free_port)
