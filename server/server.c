@@ -890,9 +890,6 @@ int server_run(struct server *s)
 	while (!stop) {
 		uint64_t now = time_mono_ns();
 		uint64_t deadline = mqttconn_run(s->mqtt, revents, now);
-		uint64_t wd = writer_run(s->writer, time_mono_ns());
-		if (wd < deadline)
-			deadline = wd;
 		revents = 0;
 		if (!ready) {
 			notify_send("READY=1\nSTATUS=running");
@@ -913,6 +910,8 @@ int server_run(struct server *s)
 		}
 		if (s->watchdog_ns && s->next_watchdog_ns < deadline)
 			deadline = s->next_watchdog_ns;
+		if (s->next_rescore_ns < deadline)
+			deadline = s->next_rescore_ns;
 		now = time_mono_ns();
 		int timeout = deadline > now
 				  ? (int)((deadline - now + 999999) / 1000000)

@@ -3,6 +3,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,35 @@ struct writer {
 	size_t nbatch;
 	uint64_t first_ns; /* when the oldest pending entry arrived */
 
-	struct writer_stats stats;
+	struct writer_stats stats; /* the thread's own */
+
+	/* Between the main loop and the writer's thread, guarded by lock:
+	 * the operations in the order they were asked for, the stats as of
+	 * the thread's last round, and the shutdown handshake. */
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake, room, done;
+	struct op *ops;
+	size_t nops, capops, pending_samples, max_pending;
+	uint64_t first_queued_ns; /* when pending_samples went from 0 to 1 */
+	bool stop, flush_req, flushed;
+	uint64_t flush_gen, flushed_gen;
+	struct writer_stats shared;
+};
+
+/* One operation asked of the thread; strings are owned copies. */
+enum op_kind { OP_SAMPLE, OP_NODE, OP_REJECT, OP_SCORES };
+
+struct op {
+	enum op_kind kind;
+	struct entry e;		/* OP_SAMPLE */
+	struct store_node node; /* OP_NODE */
+	struct store_score *sv; /* OP_SCORES, n_sv of them */
+	size_t n_sv;
+	int64_t received_ms; /* OP_REJECT */
+	char *str[6];	     /* copies the above point into */
+	size_t len;	     /* OP_REJECT payload */
 };
 
 static double get_num(const cJSON *obj, const char *a, const char *b)
@@ -182,6 +211,8 @@ static int db_try(struct writer *w, uint64_t now)
 	return 0;
 }
 
+static void *run(void *arg);
+
 int writer_new(const struct writer_options *opt, struct writer **ret, char *err,
 	       size_t errlen)
 {
@@ -190,9 +221,18 @@ int writer_new(const struct writer_options *opt, struct writer **ret, char *err,
 
 	if (!w)
 		return -ENOMEM;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->wake, &ca);
+	pthread_cond_init(&w->room, &ca);
+	pthread_cond_init(&w->done, &ca);
+	pthread_condattr_destroy(&ca);
 	w->conninfo = strdup(opt->conninfo);
 	w->batch_max = opt->batch_max ? opt->batch_max : 1000;
 	w->flush_ns = (uint64_t)(opt->flush_interval * 1e9);
+	w->max_pending = opt->max_pending ? opt->max_pending : 100000;
 	w->batch = calloc(w->batch_max, sizeof(*w->batch));
 	buf_init(&w->rec, SPOOL_RECORD_MAX);
 	if (!w->conninfo || !w->batch) {
@@ -212,6 +252,14 @@ int writer_new(const struct writer_options *opt, struct writer **ret, char *err,
 		    w->store && store_last_error(w->store)
 			? store_last_error(w->store)
 			: "connection failed");
+	w->shared = w->stats;
+	w->shared.db_ok = w->db_ok;
+	w->shared.spool_depth = spool_tail(w->spool) - spool_head(w->spool);
+	r = -pthread_create(&w->thread, NULL, run, w);
+	if (r == 0)
+		w->thread_started = true;
+	else
+		snprintf(err, errlen, "writer thread: %s", strerror(-r));
 out:
 	if (r < 0) {
 		writer_free(w);
@@ -221,16 +269,39 @@ out:
 	return 0;
 }
 
+static void op_release(struct op *o)
+{
+	if (o->kind == OP_SAMPLE)
+		free(o->e.payload);
+	free(o->sv);
+	for (size_t i = 0; i < ARRAY_SIZE(o->str); i++)
+		free(o->str[i]);
+}
+
 struct writer *writer_free(struct writer *w)
 {
 	if (!w)
 		return NULL;
+	if (w->thread_started) {
+		pthread_mutex_lock(&w->lock);
+		w->stop = true;
+		pthread_cond_signal(&w->wake);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+	}
+	for (size_t i = 0; i < w->nops; i++)
+		op_release(&w->ops[i]);
+	free(w->ops);
 	batch_clear(w);
 	free(w->batch);
 	w->store = store_free(w->store);
 	w->spool = spool_free(w->spool);
 	buf_release(&w->rec);
 	free(w->conninfo);
+	pthread_cond_destroy(&w->wake);
+	pthread_cond_destroy(&w->room);
+	pthread_cond_destroy(&w->done);
+	pthread_mutex_destroy(&w->lock);
 	free(w);
 	return NULL;
 }
@@ -383,59 +454,205 @@ static bool drain_spool(struct writer *w, uint64_t now)
 	return ok;
 }
 
+/* ---- the main loop's side ---- */
+
+/* Queue o (moved). Samples wait for room: past max_pending the database is
+ * not keeping up, and it is better that the broker holds the backlog than
+ * that memory grows without bound. */
+static int enqueue(struct writer *w, struct op *o)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&w->lock);
+	while (o->kind == OP_SAMPLE && w->pending_samples >= w->max_pending &&
+	       !w->stop)
+		pthread_cond_wait(&w->room, &w->lock);
+	if (w->nops == w->capops) {
+		size_t cap = w->capops ? w->capops * 2 : 1024;
+		struct op *g = realloc(w->ops, cap * sizeof(*g));
+		if (!g) {
+			r = -ENOMEM;
+			goto out;
+		}
+		w->ops = g;
+		w->capops = cap;
+	}
+	w->ops[w->nops++] = *o;
+	if (o->kind == OP_SAMPLE && w->pending_samples++ == 0)
+		w->first_queued_ns = time_mono_ns();
+	/* A batch's worth, or anything else: wake the thread now; single
+	 * samples wait for its flush_interval timer. */
+	if (o->kind != OP_SAMPLE || w->pending_samples >= w->batch_max)
+		pthread_cond_signal(&w->wake);
+out:
+	pthread_mutex_unlock(&w->lock);
+	if (r < 0)
+		op_release(o);
+	return r;
+}
+
 int writer_add_sample(struct writer *w, const cJSON *sample,
 		      const void *payload, size_t len, int64_t received_ms,
 		      double score)
 {
-	struct entry *e;
-	int r;
+	struct op o = { .kind = OP_SAMPLE };
+	int r = entry_fill(&o.e, sample, received_ms, score);
 
-	if (w->nbatch == w->batch_max)
-		flush_batch(w, time_mono_ns());
-	e = &w->batch[w->nbatch];
-	memset(e, 0, sizeof(*e));
-	r = entry_fill(e, sample, received_ms, score);
 	if (r < 0)
 		return r;
-	e->payload = malloc(len);
-	if (!e->payload)
+	o.e.payload = malloc(len);
+	if (!o.e.payload)
 		return -ENOMEM;
-	memcpy(e->payload, payload, len);
-	e->s.payload = e->payload;
-	e->s.payload_len = len;
-	if (w->nbatch == 0)
-		w->first_ns = time_mono_ns();
-	w->nbatch++;
-	return 0;
+	memcpy(o.e.payload, payload, len);
+	o.e.s.payload = o.e.payload;
+	o.e.s.payload_len = len;
+	return enqueue(w, &o);
+}
+
+static char *dup_n(const void *p, size_t n)
+{
+	char *d = malloc(n + 1);
+	if (d) {
+		if (n)
+			memcpy(d, p, n);
+		d[n] = '\0';
+	}
+	return d;
+}
+
+static char *dup_s(const char *s)
+{
+	return s ? strdup(s) : NULL;
 }
 
 void writer_reject(struct writer *w, int64_t received_ms, const char *topic,
 		   const char *node_id, const char *reason, const char *detail,
 		   const void *payload, size_t len)
 {
-	if (!w->db_ok ||
-	    store_write_reject(w->store, received_ms, topic, node_id, reason,
-			       detail, payload, len) < 0)
-		w->stats.write_errors++;
+	struct op o = { .kind = OP_REJECT, .received_ms = received_ms };
+
+	/* The store keeps only a prefix of a rejected payload. */
+	if (len > 4096)
+		len = 4096;
+	o.str[0] = dup_s(topic);
+	o.str[1] = dup_s(node_id);
+	o.str[2] = dup_s(reason);
+	o.str[3] = dup_s(detail);
+	o.str[4] = payload ? dup_n(payload, len) : NULL;
+	o.len = payload ? len : 0;
+	enqueue(w, &o);
 }
 
 void writer_node(struct writer *w, const struct store_node *node)
 {
-	if (!w->db_ok || store_upsert_node(w->store, node) < 0)
-		w->stats.write_errors++;
+	struct op o = { .kind = OP_NODE, .node = *node };
+
+	o.node.node_id = o.str[0] = dup_s(node->node_id);
+	o.node.boot_id = o.str[1] = dup_s(node->boot_id);
+	o.node.version = o.str[2] = dup_s(node->version);
+	o.node.config_hash = o.str[3] = dup_s(node->config_hash);
+	o.node.labels_json = o.str[4] = dup_s(node->labels_json);
+	o.node.components_json = o.str[5] = dup_s(node->components_json);
+	/* state is one of two static strings */
+	if (!o.node.node_id) {
+		op_release(&o);
+		return;
+	}
+	enqueue(w, &o);
 }
 
 int writer_scores(struct writer *w, const struct store_score *v, size_t n)
 {
-	int r = w->db_ok ? store_write_scores(w->store, v, n) : -ENOTCONN;
-	if (r < 0)
-		w->stats.write_errors++;
-	else
-		w->stats.scores += (uint64_t)r;
-	return r;
+	struct op o = { .kind = OP_SCORES, .n_sv = n };
+	size_t text = 0, pos = 0;
+
+	for (size_t i = 0; i < n; i++)
+		text += strlen(v[i].scope) + strlen(v[i].key) + 2 +
+			(v[i].components_json ? strlen(v[i].components_json) + 1
+					      : 0);
+	o.sv = calloc(n ? n : 1, sizeof(*o.sv));
+	o.str[0] = malloc(text ? text : 1);
+	if (!o.sv || !o.str[0]) {
+		op_release(&o);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		o.sv[i] = v[i];
+		const char **f[] = { &o.sv[i].scope, &o.sv[i].key,
+				     &o.sv[i].components_json };
+		for (size_t k = 0; k < 3; k++) {
+			if (!*f[k])
+				continue;
+			size_t l = strlen(*f[k]) + 1;
+			memcpy(o.str[0] + pos, *f[k], l);
+			*f[k] = o.str[0] + pos;
+			pos += l;
+		}
+	}
+	return enqueue(w, &o);
 }
 
-uint64_t writer_run(struct writer *w, uint64_t now)
+void writer_flush(struct writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	uint64_t gen = ++w->flush_gen;
+	pthread_cond_signal(&w->wake);
+	while (w->flushed_gen < gen && w->thread_started)
+		pthread_cond_wait(&w->done, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_get_stats(const struct writer *w, struct writer_stats *ret)
+{
+	struct writer *m = (struct writer *)w; /* the lock, not the data */
+	pthread_mutex_lock(&m->lock);
+	*ret = w->shared;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- the writer's thread ---- */
+
+static void apply(struct writer *w, struct op *o, uint64_t now)
+{
+	switch (o->kind) {
+	case OP_SAMPLE:
+		if (w->nbatch == w->batch_max)
+			flush_batch(w, now);
+		if (w->nbatch == 0)
+			w->first_ns = now;
+		struct entry *e = &w->batch[w->nbatch++];
+		*e = o->e;
+		/* The columns point into the entry: re-aim them at the copy. */
+		e->s.node_id = e->node_id;
+		e->s.boot_id = e->boot_id;
+		o->e.payload = NULL; /* moved into the batch */
+		break;
+	case OP_NODE:
+		if (!w->db_ok || store_upsert_node(w->store, &o->node) < 0)
+			w->stats.write_errors++;
+		break;
+	case OP_REJECT:
+		if (!w->db_ok ||
+		    store_write_reject(w->store, o->received_ms, o->str[0],
+				       o->str[1], o->str[2], o->str[3],
+				       o->str[4], o->len) < 0)
+			w->stats.write_errors++;
+		break;
+	case OP_SCORES: {
+		int r = w->db_ok ? store_write_scores(w->store, o->sv, o->n_sv)
+				 : -ENOTCONN;
+		if (r < 0)
+			w->stats.write_errors++;
+		else
+			w->stats.scores += (uint64_t)r;
+		break;
+	}
+	}
+}
+
+/* One round: flush what is due, reconnect, drain the spool. Returns the
+ * monotonic ns by which it wants to run again. */
+static uint64_t round_due(struct writer *w, uint64_t now)
 {
 	uint64_t next = now + NS_PER_SEC;
 
@@ -446,7 +663,8 @@ uint64_t writer_run(struct writer *w, uint64_t now)
 		flush_batch(w, now);
 	if (w->nbatch && w->first_ns + w->flush_ns < next)
 		next = w->first_ns + w->flush_ns;
-	/* A few batches of backlog per round keep the loop responsive. */
+	/* A few batches of backlog per round, so that new samples are not
+	 * kept waiting behind a long replay. */
 	for (int i = 0;
 	     i < 4 && w->db_ok && spool_head(w->spool) < spool_tail(w->spool);
 	     i++)
@@ -459,20 +677,78 @@ uint64_t writer_run(struct writer *w, uint64_t now)
 	return next;
 }
 
-void writer_flush(struct writer *w)
+static void *run(void *arg)
 {
-	flush_batch(w, time_mono_ns());
-	spool_sync(w->spool);
-}
+	struct writer *w = arg;
+	uint64_t next = 0;
+	struct op *ops = NULL;
+	size_t nops = 0, cap = 0;
 
-void writer_get_stats(const struct writer *w, struct writer_stats *ret)
-{
-	*ret = w->stats;
-	ret->db_ok = w->db_ok;
-	ret->spool_depth = spool_tail(w->spool) - spool_head(w->spool);
-}
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		for (;;) {
+			uint64_t dl = next, now = time_mono_ns();
+			/* Queued samples wait no longer than flush_interval. */
+			if (w->pending_samples &&
+			    w->first_queued_ns + w->flush_ns < dl)
+				dl = w->first_queued_ns + w->flush_ns;
+			if (w->stop || w->flush_gen != w->flushed_gen ||
+			    w->pending_samples >= w->batch_max ||
+			    w->nops > w->pending_samples || now >= dl)
+				break;
+			uint64_t wait = dl - now;
+			struct timespec ts;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += (time_t)(wait / NS_PER_SEC);
+			ts.tv_nsec += (long)(wait % NS_PER_SEC);
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+		}
+		/* Take the queue whole; the main loop fills a fresh one. */
+		struct op *t = w->ops;
+		w->ops = ops;
+		ops = t;
+		size_t tc = w->capops;
+		w->capops = cap;
+		cap = tc;
+		nops = w->nops;
+		w->nops = 0;
+		w->pending_samples = 0;
+		bool stop = w->stop;
+		uint64_t gen = w->flush_gen;
+		pthread_cond_broadcast(&w->room);
+		pthread_mutex_unlock(&w->lock);
 
-struct store *writer_store(struct writer *w)
-{
-	return w->db_ok ? w->store : NULL;
+		uint64_t now = time_mono_ns();
+		for (size_t i = 0; i < nops; i++) {
+			apply(w, &ops[i], now);
+			op_release(&ops[i]);
+		}
+		nops = 0;
+		next = round_due(w, time_mono_ns());
+		if (gen != w->flushed_gen || stop) {
+			flush_batch(w, time_mono_ns());
+			spool_sync(w->spool);
+		}
+
+		pthread_mutex_lock(&w->lock);
+		w->shared = w->stats;
+		w->shared.db_ok = w->db_ok;
+		w->shared.spool_depth =
+		    spool_tail(w->spool) - spool_head(w->spool);
+		if (gen != w->flushed_gen) {
+			w->flushed_gen = gen;
+			pthread_cond_broadcast(&w->done);
+		}
+		if (stop && w->nops == 0)
+			break;
+	}
+	w->flushed_gen = w->flush_gen;
+	pthread_cond_broadcast(&w->done);
+	pthread_mutex_unlock(&w->lock);
+	free(ops);
+	return NULL;
 }

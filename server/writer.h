@@ -8,7 +8,12 @@
  * a record leaves it only once its batch is committed. The database's
  * unique key makes a replayed sample a no-op, so a crash between commit and
  * spool ack doubles nothing. A sample the database refuses as bad data is
- * isolated (the batch is retried one by one), logged and dropped. */
+ * isolated (the batch is retried one by one), logged and dropped.
+ *
+ * All database and spool work runs on the writer's own thread, so that a
+ * COPY never holds up the MQTT loop: the functions below queue an operation
+ * (copying what they are given) and return; operations are applied in the
+ * order they were queued. */
 #ifndef ACGS_WRITER_H
 #define ACGS_WRITER_H
 
@@ -26,6 +31,9 @@ struct writer_options {
 	uint64_t spool_max_bytes;
 	unsigned batch_max;
 	double flush_interval; /* seconds */
+	/* Samples queued for the writer's thread at most; past it
+	 * writer_add_sample waits (0 = 100000). */
+	size_t max_pending;
 };
 
 struct writer_stats {
@@ -65,16 +73,10 @@ void writer_node(struct writer *w, const struct store_node *node);
  * rescoring. Returns the rows written, or a negative errno (counted). */
 int writer_scores(struct writer *w, const struct store_score *v, size_t n);
 
-/* Flush what is due, reconnect, drain the spool. Returns the monotonic ns
- * by which it wants to run again. */
-uint64_t writer_run(struct writer *w, uint64_t now_ns);
-
-/* Write or spool everything pending (shutdown). */
+/* Write or spool everything queued so far, and wait for it (shutdown). */
 void writer_flush(struct writer *w);
 
+/* As of the thread's last round; any thread may call it. */
 void writer_get_stats(const struct writer *w, struct writer_stats *ret);
-
-/* The store while connected (for the API's reads), else NULL. */
-struct store *writer_store(struct writer *w);
 
 #endif
