@@ -39,8 +39,11 @@ static const char guard_script[] =
     "local w = 0\n"
     "if ts >= 0 and ts >= cts then\n"
     "  redis.call('HSET', h, 'ts', ARGV[2], 'boot_id', ARGV[4], 'seq',\n"
-    "    ARGV[5], 'score', ARGV[6], 'components', ARGV[7], 'sample',\n"
-    "    ARGV[8], 'replica', ARGV[10])\n"
+    "    ARGV[5], 'score', ARGV[6], 'components', ARGV[7],\n"
+    "    'replica', ARGV[10])\n"
+    "  if ARGV[8] ~= '' then\n"
+    "    redis.call('HSET', h, 'sample', ARGV[8], 'sample_ts', ARGV[2])\n"
+    "  end\n"
     "  w = 1\n"
     "end\n"
     "if conn >= 0 and conn >= cconn then\n"
@@ -420,9 +423,9 @@ static int64_t int_field(const redisReply *r, int64_t dflt)
 static int read_changes(struct hotstate *h, struct hot_node **out, size_t *nout)
 {
 	static const char *const fields[] = {
-		"ts",	      "boot_id",   "seq",    "score",
-		"components", "sample",	   "labels", "state",
-		"conn",	      "last_seen", "replica"
+		"ts",	      "boot_id",   "seq",     "score",
+		"components", "sample",	   "labels",  "state",
+		"conn",	      "last_seen", "replica", "sample_ts"
 	};
 	const size_t nf = sizeof(fields) / sizeof(fields[0]);
 	int64_t now = time_real_ms();
@@ -484,6 +487,7 @@ static int read_changes(struct hotstate *h, struct hot_node **out, size_t *nout)
 				o->conn = int_field(r->element[8], -1);
 				o->last_seen_ms = int_field(r->element[9], 0);
 				o->replica = replica;
+				o->sample_ts_ms = int_field(r->element[11], -1);
 				replica = NULL;
 			}
 			free(replica);

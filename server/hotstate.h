@@ -2,7 +2,9 @@
  * one hash per node, shared by the server replicas (DESIGN sections 6, 10).
  *
  *   acgs:node:<id>  hash: ts (sample time, ms), boot_id, seq, score,
- *                   components (JSON), sample (JSON), labels (JSON),
+ *                   components (JSON), sample (JSON) and sample_ts (its
+ *                   ts; the sample is sent less often than the rest),
+ *                   labels (JSON),
  *                   state, conn, last_seen (ms), replica (last writer)
  *   acgs:nodes      sorted set: node ids by the time (ms) of their last
  *                   update, so a replica reads only what changed
@@ -41,6 +43,9 @@ struct hot_node {
 	int64_t conn;			    /* -1: unknown */
 	int64_t last_seen_ms;
 	char *replica; /* pulled records: the replica that wrote it */
+	/* Pulled records: the ts of the sample field (which may be older
+	 * than ts: pushes carry a sample only every sample_interval). */
+	int64_t sample_ts_ms;
 };
 
 void hot_node_release(struct hot_node *n);

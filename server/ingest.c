@@ -20,6 +20,10 @@ struct ingest {
 	struct ingest_node **slots;
 	size_t nslots;
 	size_t nnodes;
+	/* The nodes in the order they were first seen: a stable index for
+	 * walks that are split across calls (ingest_at). */
+	struct ingest_node **order;
+	size_t caporder;
 	struct ingest_stats stats;
 };
 
@@ -77,6 +81,7 @@ struct ingest *ingest_free(struct ingest *in)
 		free(in->slots[i]);
 	}
 	free(in->slots);
+	free(in->order);
 	free(in->root);
 	free(in->hash);
 	free(in);
@@ -144,13 +149,31 @@ static struct ingest_node *node_get(struct ingest *in, const char *id)
 			return NULL;
 		i = slot_of(in, id);
 	}
+	if (in->nnodes == in->caporder) {
+		size_t cap = in->caporder ? in->caporder * 2 : 64;
+		struct ingest_node **g = realloc(in->order, cap * sizeof(*g));
+		if (!g)
+			return NULL;
+		in->order = g;
+		in->caporder = cap;
+	}
 	struct ingest_node *n = calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
 	snprintf(n->id, sizeof(n->id), "%s", id);
 	in->slots[i] = n;
-	in->nnodes++;
+	in->order[in->nnodes++] = n;
 	return n;
+}
+
+size_t ingest_count(const struct ingest *in)
+{
+	return in->nnodes;
+}
+
+struct ingest_node *ingest_at(struct ingest *in, size_t i)
+{
+	return i < in->nnodes ? in->order[i] : NULL;
 }
 
 void ingest_foreach(struct ingest *in,

@@ -112,6 +112,12 @@ void ingest_result_release(struct ingest_result *res);
 /* The node's record, or NULL when never seen. */
 struct ingest_node *ingest_find(struct ingest *in, const char *id);
 
+/* How many nodes there are, and the i-th in the order they were first seen
+ * (NULL past the end). Nodes are never removed, so an index stays valid
+ * and a walk split across calls sees every node once. */
+size_t ingest_count(const struct ingest *in);
+struct ingest_node *ingest_at(struct ingest *in, size_t i);
+
 /* Call fn for every node, in no particular order. */
 void ingest_foreach(struct ingest *in,
 		    void (*fn)(void *ctx, struct ingest_node *node), void *ctx);

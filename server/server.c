@@ -222,7 +222,9 @@ static void log_stats(struct server *s)
 /* ---- the live view, recomputed once a second ---- */
 
 struct svc_acc {
-	const char *name;
+	/* A copy: a pass spans several loop rounds, and a view's strings
+	 * change when its next sample arrives in between. */
+	char name[SCORE_SERVICE_MAX + 1];
 	double *scores;
 	size_t n, cap;
 	unsigned probes, failing;
@@ -231,6 +233,8 @@ struct svc_acc {
 struct rescore_ctx {
 	struct server *s;
 	int64_t now_ms;
+	size_t next; /* index of the next node to score (ingest_at) */
+	unsigned online, offline, stale;
 	struct svc_acc svc[SCORE_SERVICE_MAX];
 	size_t nsvc;
 	double compliance_sum;
@@ -258,7 +262,7 @@ static struct svc_acc *svc_find(struct rescore_ctx *x, const char *name)
 			return &x->svc[k];
 	if (x->nsvc == SCORE_SERVICE_MAX || strlen(name) > SCORE_SERVICE_MAX)
 		return NULL;
-	x->svc[x->nsvc].name = name;
+	snprintf(x->svc[x->nsvc].name, sizeof(x->svc[0].name), "%s", name);
 	return &x->svc[x->nsvc++];
 }
 
@@ -298,18 +302,17 @@ static void add_to_services(struct rescore_ctx *x, const struct node_view *v)
 static void hot_push(struct server *s, const struct ingest_node *n,
 		     struct node_view *v, const char *state);
 
-static void rescore_node(void *ctx, struct ingest_node *n)
+static void rescore_node(struct rescore_ctx *x, struct ingest_node *n)
 {
-	struct rescore_ctx *x = ctx;
 	struct node_view *v = n->user;
 	const char *state = server_node_state(n, x->now_ms);
 
 	if (state[1] == 'f')
-		x->s->nodes_offline++;
+		x->offline++;
 	else if (state[0] == 's')
-		x->s->nodes_stale++;
+		x->stale++;
 	else
-		x->s->nodes_online++;
+		x->online++;
 	/* Liveness moves with time even when nothing arrives. */
 	bool scored = score_view(x->s, n, v, x->now_ms);
 	if (x->s->hot && v && (v->hot_dirty || v->hot_state != state)) {
@@ -342,7 +345,14 @@ static void hot_push(struct server *s, const struct ingest_node *n,
 		.boot_id = dup_or_null(n->boot_id),
 		.seq = n->max_seq,
 		.score = v->scored ? v->comps.score : NAN,
-		.sample = v->sample ? strdup(v->sample) : NULL,
+		/* The sample is most of the bytes: it goes along only every
+		 * sample_interval (and on a state change), the rest every
+		 * pass. */
+		.sample = v->sample && (v->hot_state != state ||
+					n->last_seen_ms - v->hot_sample_ms >=
+					    s->hot_sample_ms)
+			      ? strdup(v->sample)
+			      : NULL,
 		.state = n->seen_state ? strdup(state) : NULL,
 		.conn = n->seen_state ? (int64_t)n->conn : -1,
 		.last_seen_ms = n->last_seen_ms,
@@ -372,6 +382,8 @@ static void hot_push(struct server *s, const struct ingest_node *n,
 	buf_release(&b);
 	v->hot_dirty = false;
 	v->hot_state = state;
+	if (h.sample)
+		v->hot_sample_ms = n->last_seen_ms;
 	if (!h.id) {
 		hot_node_release(&h);
 		return;
@@ -393,12 +405,13 @@ static void hot_merge(struct server *s)
 		struct hot_node *h = &got[i];
 		struct ingest_node *node = ingest_find(s->ingest, h->id);
 		struct node_view *v = node ? view_of(node) : NULL;
-		if (!v || !h->sample || h->ts_ms <= node->last_sample_ts_ms)
+		if (!v || !h->sample ||
+		    h->sample_ts_ms <= node->last_sample_ts_ms)
 			continue;
 		cJSON *j = cJSON_Parse(h->sample);
 		if (j &&
 		    view_set_sample(v, j, h->sample, strlen(h->sample)) == 0) {
-			node->last_sample_ts_ms = h->ts_ms;
+			node->last_sample_ts_ms = h->sample_ts_ms;
 			metric_inc(s->m_redis_merged);
 			if (h->last_seen_ms > node->last_seen_ms)
 				node->last_seen_ms = h->last_seen_ms;
@@ -445,54 +458,89 @@ static int svc_cmp(const void *a, const void *b)
 		      ((const struct service_view *)b)->name);
 }
 
-static void rescore(struct server *s)
+/* Nodes scored per loop round: the loop takes no message while it holds
+ * the lock, so a pass over 10,000 nodes is cut into short steps. */
+#define RESCORE_STEP 500
+
+/* One step of the once-a-second pass over every node; the pass's end
+ * publishes the fleet, services and counts. Returns true while the pass
+ * has nodes left. */
+static bool rescore_step(struct server *s)
 {
-	struct rescore_ctx x = { .s = s, .now_ms = time_real_ms() };
+	struct rescore_ctx *x = s->pass;
 	const char *names[SCORE_SERVICE_MAX];
 	double scores[SCORE_SERVICE_MAX];
 	struct service_view *sv;
+	bool more;
 
 	pthread_mutex_lock(&s->lock);
-	s->nodes_online = s->nodes_offline = s->nodes_stale = 0;
-	ingest_foreach(s->ingest, rescore_node, &x);
-	sv = calloc(x.nsvc ? x.nsvc : 1, sizeof(*sv));
-	for (size_t k = 0; k < x.nsvc; k++) {
-		names[k] = x.svc[k].name;
+	size_t end = x->next + RESCORE_STEP, count = ingest_count(s->ingest);
+	for (; x->next < end && x->next < count; x->next++)
+		rescore_node(x, ingest_at(s->ingest, x->next));
+	more = x->next < count;
+	if (more) {
+		pthread_mutex_unlock(&s->lock);
+		return true;
+	}
+	sv = calloc(x->nsvc ? x->nsvc : 1, sizeof(*sv));
+	for (size_t k = 0; k < x->nsvc; k++) {
+		names[k] = x->svc[k].name;
 		scores[k] =
-		    score_service(&s->policy, x.svc[k].scores, x.svc[k].n);
+		    score_service(&s->policy, x->svc[k].scores, x->svc[k].n);
 		if (!sv)
 			continue;
 		snprintf(sv[k].name, sizeof(sv[k].name), "%s", names[k]);
 		sv[k].score = scores[k];
 		sv[k].criticality = score_criticality(&s->policy, names[k]);
-		sv[k].nodes = (unsigned)x.svc[k].n;
-		sv[k].probes = x.svc[k].probes;
-		sv[k].failing_probes = x.svc[k].failing;
+		sv[k].nodes = (unsigned)x->svc[k].n;
+		sv[k].probes = x->svc[k].probes;
+		sv[k].failing_probes = x->svc[k].failing;
 	}
-	s->fleet_score = score_fleet(&s->policy, names, scores, x.nsvc);
+	s->fleet_score = score_fleet(&s->policy, names, scores, x->nsvc);
 	if (sv) {
-		qsort(sv, x.nsvc, sizeof(*sv), svc_cmp);
+		qsort(sv, x->nsvc, sizeof(*sv), svc_cmp);
 		free(s->services);
 		s->services = sv;
-		s->nservices = x.nsvc;
+		s->nservices = x->nsvc;
 	}
+	s->nodes_online = x->online;
+	s->nodes_offline = x->offline;
+	s->nodes_stale = x->stale;
 	s->compliance_ratio =
-	    x.compliance_n ? x.compliance_sum / x.compliance_n : 1.0;
-	s->compliance_nodes = x.compliance_n;
-	s->compliance_failing = x.compliance_failing;
+	    x->compliance_n ? x->compliance_sum / x->compliance_n : 1.0;
+	s->compliance_nodes = x->compliance_n;
+	s->compliance_failing = x->compliance_failing;
 	metric_gauge_set(s->m_fleet_score, s->fleet_score);
 	metric_gauge_set(s->m_nodes_online, s->nodes_online);
 	metric_gauge_set(s->m_nodes_offline, s->nodes_offline);
 	metric_gauge_set(s->m_nodes_stale, s->nodes_stale);
 	pthread_mutex_unlock(&s->lock);
-	for (size_t k = 0; k < x.nsvc; k++)
-		free(x.svc[k].scores);
-	write_scores(s, &x, names, scores);
+	write_scores(s, x, names, scores);
 	if (s->hot) {
-		if (x.pushed)
+		if (x->pushed)
 			hotstate_kick(s->hot);
 		hot_merge(s);
 	}
+	return false;
+}
+
+/* Start a pass; false when out of memory (the next second tries again). */
+static bool rescore_begin(struct server *s)
+{
+	struct rescore_ctx *x = s->pass;
+
+	if (!x) {
+		x = calloc(1, sizeof(*x));
+		if (!x)
+			return false;
+		s->pass = x;
+	}
+	for (size_t k = 0; k < x->nsvc; k++)
+		free(x->svc[k].scores);
+	memset(x, 0, sizeof(*x));
+	x->s = s;
+	x->now_ms = time_real_ms();
+	return true;
 }
 
 /* ---- metrics ---- */
@@ -597,6 +645,15 @@ static int metrics_setup(struct server *s)
 			     METRIC_GAUGE, breaker_labels, 2, NULL, 0,
 			     &s->m_breaker) < 0)
 		return -ENOMEM;
+	static const double rs[] = { 0.0005, 0.001, 0.002, 0.005, 0.01,
+				     0.02,   0.05,  0.1,   0.2,	  0.5 };
+	struct metric *rh;
+	if (metrics_register(s->metrics, "acgs_rescore_duration_seconds",
+			     "one step of the rescoring pass (at most 500 "
+			     "nodes; the loop takes no messages meanwhile)",
+			     METRIC_HISTOGRAM, NULL, 0, rs, ARRAY_SIZE(rs),
+			     &rh) == 0)
+		s->m_rescore = metric_series(rh, NULL);
 	static const double lat[] = { 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
 				      0.1,   0.2,   0.5,   1,	 2,    5 };
 	struct metric *h;
@@ -762,6 +819,7 @@ int server_new(struct server_config *cfg, struct server **ret, char *err,
 			.breaker = &rbo,
 			.latency = s->m_redis_latency,
 		};
+		s->hot_sample_ms = (int64_t)(cfg->redis_sample_interval * 1000);
 		r = hotstate_new(&ho, &s->hot);
 		if (r < 0) {
 			snprintf(err, errlen, "redis: %s", strerror(-r));
@@ -792,6 +850,10 @@ struct server *server_free(struct server *s)
 	s->metrics = metrics_free(s->metrics);
 	s->db = store_free(s->db);
 	s->db_breaker = breaker_free(s->db_breaker);
+	if (s->pass)
+		for (size_t k = 0; k < s->pass->nsvc; k++)
+			free(s->pass->svc[k].scores);
+	free(s->pass);
 	free(s->services);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->db_lock);
@@ -899,9 +961,16 @@ int server_run(struct server *s)
 			notify_send("WATCHDOG=1");
 			s->next_watchdog_ns = now + s->watchdog_ns;
 		}
-		if (now >= s->next_rescore_ns) {
-			rescore(s);
+		if (!s->rescoring && now >= s->next_rescore_ns &&
+		    rescore_begin(s)) {
+			s->rescoring = true;
 			s->next_rescore_ns = now + NS_PER_SEC;
+		}
+		if (s->rescoring) {
+			uint64_t t0 = time_mono_ns();
+			s->rescoring = rescore_step(s);
+			metric_observe(s->m_rescore,
+				       (double)(time_mono_ns() - t0) / 1e9);
 		}
 		s->started = true;
 		if (now >= s->next_stats_ns) {
@@ -912,6 +981,8 @@ int server_run(struct server *s)
 			deadline = s->next_watchdog_ns;
 		if (s->next_rescore_ns < deadline)
 			deadline = s->next_rescore_ns;
+		if (s->rescoring)
+			deadline = now; /* more steps: poll without waiting */
 		now = time_mono_ns();
 		int timeout = deadline > now
 				  ? (int)((deadline - now + 999999) / 1000000)

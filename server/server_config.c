@@ -52,6 +52,8 @@ static const struct conf_key redis_keys[] = {
 	{ "url", CONF_STRING, offsetof(struct server_config, redis_url), 0, 0 },
 	{ "timeout", CONF_SECONDS,
 	  offsetof(struct server_config, redis_timeout), 0.01, 60 },
+	{ "sample_interval", CONF_SECONDS,
+	  offsetof(struct server_config, redis_sample_interval), 0, 3600 },
 	{ "breaker_fail_max", CONF_UINT,
 	  offsetof(struct server_config, redis_breaker.fail_max), 1, 1000 },
 	{ "breaker_reset_timeout", CONF_SECONDS,
@@ -219,6 +221,7 @@ static int load(const char *path, const char *text, size_t len,
 	mqtt_conf_init(&c->mqtt);
 	c->batch_max = 1000;
 	c->flush_interval = 0.2;
+	c->redis_sample_interval = 10;
 	c->path = strdup(path);
 	if (!c->path) {
 		r = fail(err, -ENOMEM, "out of memory");

@@ -41,6 +41,8 @@ struct server_config {
 	/* [redis]: empty url means no Redis */
 	char *redis_url;
 	double redis_timeout; /* seconds per connect or reply; 0 = 1 */
+	/* seconds between pushes of a node's whole sample; default 10 */
+	double redis_sample_interval;
 
 	/* [scoring] */
 	char *policy; /* YAML file; NULL: compiled-in defaults */

@@ -35,7 +35,8 @@ struct server {
 	struct ingest *ingest;
 	struct mqttconn *mqtt;
 	struct writer *writer;
-	struct hotstate *hot; /* NULL without [redis] url */
+	struct hotstate *hot;  /* NULL without [redis] url */
+	int64_t hot_sample_ms; /* [redis] sample_interval */
 	struct score_policy policy;
 	int sigfd;
 	uint64_t watchdog_ns;
@@ -52,7 +53,7 @@ struct server {
 	    *m_nodes_online, *m_nodes_offline, *m_nodes_stale, *m_db_up,
 	    *m_mqtt_up, *m_redis_up, *m_score_latency, *m_db_read_latency,
 	    *m_redis_latency, *m_scores_written, *m_redis_pending,
-	    *m_redis_written, *m_redis_dropped, *m_redis_merged;
+	    *m_redis_written, *m_redis_dropped, *m_redis_merged, *m_rescore;
 	struct metric *m_rejected, *m_breaker;
 
 	/* Reads the API makes of PostgreSQL (tokens, history) go through
@@ -81,6 +82,8 @@ struct server {
 	struct service_view *services; /* sorted by name */
 	size_t nservices;
 	uint64_t next_rescore_ns;
+	struct rescore_ctx *pass; /* the pass under way, over several rounds */
+	bool rescoring;
 };
 
 /* A node silent for more than 3 of its intervals. */

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -55,6 +56,7 @@ struct node_view {
 	/* Redis: changed since the last push, and the state pushed last. */
 	bool hot_dirty;
 	const char *hot_state;
+	int64_t hot_sample_ms; /* last_seen when a sample was last pushed */
 };
 
 /* A new empty view, or NULL when out of memory. */

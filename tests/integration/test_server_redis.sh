@@ -37,6 +37,7 @@ url = redis://127.0.0.1:$rport/0
 timeout = 0.5
 breaker_fail_max = 2
 breaker_reset_timeout = 1
+sample_interval = 0.5
 [auth]
 anonymous_viewer = yes
 CONF
