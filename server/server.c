@@ -586,6 +586,12 @@ static int metrics_setup(struct server *s)
 	    gauge(s, "acgs_store_scores_written_total",
 		  "service and fleet score rows written to PostgreSQL",
 		  METRIC_COUNTER);
+	s->m_rollup_rows = gauge(s, "acgs_store_rollup_rows_total",
+				 "1-minute and 1-hour rollup rows (re)computed",
+				 METRIC_COUNTER);
+	s->m_partitions_dropped =
+	    gauge(s, "acgs_store_partitions_dropped_total",
+		  "daily partitions dropped by retention", METRIC_COUNTER);
 	s->m_spool_depth =
 	    gauge(s, "acgs_store_spool_depth",
 		  "samples waiting in the disk spool", METRIC_GAUGE);
@@ -692,6 +698,8 @@ void server_metrics_sync(struct server *s)
 	metric_gauge_set(s->m_gaps, (double)st.gaps);
 	mirror_counter(s->m_written, ws.written);
 	mirror_counter(s->m_scores_written, ws.scores);
+	mirror_counter(s->m_rollup_rows, ws.rollup_rows);
+	mirror_counter(s->m_partitions_dropped, ws.partitions_dropped);
 	mirror_counter(s->m_spooled, ws.spooled);
 	metric_gauge_set(s->m_spool_depth, (double)ws.spool_depth);
 	metric_gauge_set(s->m_db_up, ws.db_ok);
@@ -761,6 +769,10 @@ int server_new(struct server_config *cfg, struct server **ret, char *err,
 		.spool_max_bytes = 1ull << 30,
 		.batch_max = cfg->batch_max,
 		.flush_interval = cfg->flush_interval,
+		.retention_raw_days = (int)cfg->retention_raw_days,
+		.retention_1m_days = (int)cfg->retention_1m_days,
+		.retention_1h_days = (int)cfg->retention_1h_days,
+		.rollup_interval = cfg->rollup_interval,
 	};
 	r = writer_new(&wo, &s->writer, err, errlen);
 	if (r < 0)

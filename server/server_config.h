@@ -31,6 +31,10 @@ struct server_config {
 	char *conninfo;
 	unsigned batch_max;    /* samples per COPY batch */
 	double flush_interval; /* seconds a partial batch may wait */
+	/* days kept: raw samples, probes, scores, rejects; 1m and 1h
+	 * rollups (0: 14, 90, 730) */
+	unsigned retention_raw_days, retention_1m_days, retention_1h_days;
+	double rollup_interval; /* seconds; 0 = 60 */
 	/* The breakers around the API's PostgreSQL reads and around Redis
 	 * (0 = the breaker's defaults: 5 failures, 30 s). */
 	struct {

@@ -53,7 +53,8 @@ struct server {
 	    *m_nodes_online, *m_nodes_offline, *m_nodes_stale, *m_db_up,
 	    *m_mqtt_up, *m_redis_up, *m_score_latency, *m_db_read_latency,
 	    *m_redis_latency, *m_scores_written, *m_redis_pending,
-	    *m_redis_written, *m_redis_dropped, *m_redis_merged, *m_rescore;
+	    *m_redis_written, *m_redis_dropped, *m_redis_merged, *m_rescore,
+	    *m_rollup_rows, *m_partitions_dropped;
 	struct metric *m_rejected, *m_breaker;
 
 	/* Reads the API makes of PostgreSQL (tokens, history) go through

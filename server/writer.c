@@ -45,6 +45,12 @@ struct writer {
 
 	struct writer_stats stats; /* the thread's own */
 
+	/* Housekeeping on the thread: rollups every minute (over the last
+	 * few minutes, for late samples), partitions and retention hourly. */
+	int keep_raw, keep_1m, keep_1h;
+	uint64_t rollup_ns, next_rollup_ns, next_retention_ns;
+	int64_t rolled_to_ms;
+
 	/* Between the main loop and the writer's thread, guarded by lock:
 	 * the operations in the order they were asked for, the stats as of
 	 * the thread's last round, and the shutdown handshake. */
@@ -233,6 +239,16 @@ int writer_new(const struct writer_options *opt, struct writer **ret, char *err,
 	w->batch_max = opt->batch_max ? opt->batch_max : 1000;
 	w->flush_ns = (uint64_t)(opt->flush_interval * 1e9);
 	w->max_pending = opt->max_pending ? opt->max_pending : 100000;
+	w->keep_raw = opt->retention_raw_days ? opt->retention_raw_days : 14;
+	w->keep_1m = opt->retention_1m_days ? opt->retention_1m_days : 90;
+	w->keep_1h = opt->retention_1h_days ? opt->retention_1h_days : 730;
+	w->rollup_ns =
+	    (uint64_t)((opt->rollup_interval > 0 ? opt->rollup_interval
+						 : 60.0) *
+		       1e9);
+	w->next_rollup_ns = time_mono_ns() + w->rollup_ns;
+	w->next_retention_ns = time_mono_ns() + 60 * NS_PER_SEC;
+	w->rolled_to_ms = time_real_ms() - 3600 * 1000;
 	w->batch = calloc(w->batch_max, sizeof(*w->batch));
 	buf_init(&w->rec, SPOOL_RECORD_MAX);
 	if (!w->conninfo || !w->batch) {
@@ -677,6 +693,49 @@ static uint64_t round_due(struct writer *w, uint64_t now)
 	return next;
 }
 
+/* Rollups of what arrived since the last run (and the 5 minutes before,
+ * for samples that came late), so that history over long ranges reads the
+ * 1-minute and 1-hour tables; daily partitions ahead and retention. */
+static void housekeeping(struct writer *w, uint64_t now)
+{
+	if (!w->db_ok)
+		return;
+	if (now >= w->next_rollup_ns) {
+		int64_t to = time_real_ms();
+		int r =
+		    store_rollup(w->store, w->rolled_to_ms - 5 * 60 * 1000, to);
+		if (r >= 0) {
+			w->stats.rollup_rows += (uint64_t)r;
+			w->rolled_to_ms = to;
+		} else {
+			log_warn("store", "rollup: %s",
+				 store_last_error(w->store)
+				     ? store_last_error(w->store)
+				     : strerror(-r));
+		}
+		w->next_rollup_ns = now + w->rollup_ns;
+	}
+	if (now >= w->next_retention_ns) {
+		int r = store_ensure_partitions(w->store, 3);
+		if (r >= 0)
+			r = store_apply_retention(w->store, w->keep_raw,
+						  w->keep_1m, w->keep_1h);
+		if (r > 0) {
+			w->stats.partitions_dropped += (uint64_t)r;
+			log_info("store",
+				 "retention dropped %d partitions (keeping %d "
+				 "days raw, %d of 1m, %d of 1h)",
+				 r, w->keep_raw, w->keep_1m, w->keep_1h);
+		} else if (r < 0) {
+			log_warn("store", "partitions and retention: %s",
+				 store_last_error(w->store)
+				     ? store_last_error(w->store)
+				     : strerror(-r));
+		}
+		w->next_retention_ns = now + 3600 * NS_PER_SEC;
+	}
+}
+
 static void *run(void *arg)
 {
 	struct writer *w = arg;
@@ -729,6 +788,9 @@ static void *run(void *arg)
 		}
 		nops = 0;
 		next = round_due(w, time_mono_ns());
+		housekeeping(w, time_mono_ns());
+		if (w->db_ok && w->next_rollup_ns < next)
+			next = w->next_rollup_ns;
 		if (gen != w->flushed_gen || stop) {
 			flush_batch(w, time_mono_ns());
 			spool_sync(w->spool);

@@ -34,14 +34,20 @@ struct writer_options {
 	/* Samples queued for the writer's thread at most; past it
 	 * writer_add_sample waits (0 = 100000). */
 	size_t max_pending;
+	/* Days kept of raw rows, 1-minute and 1-hour rollups (0: 14, 90,
+	 * 730). */
+	int retention_raw_days, retention_1m_days, retention_1h_days;
+	double rollup_interval; /* seconds between rollup runs; 0 = 60 */
 };
 
 struct writer_stats {
-	uint64_t written;  /* rows new in the database */
-	uint64_t spooled;  /* samples that went to disk */
-	uint64_t replayed; /* samples written from the spool */
-	uint64_t refused;  /* samples the database refused as bad data */
-	uint64_t scores;   /* service and fleet score rows written */
+	uint64_t written;     /* rows new in the database */
+	uint64_t spooled;     /* samples that went to disk */
+	uint64_t replayed;    /* samples written from the spool */
+	uint64_t refused;     /* samples the database refused as bad data */
+	uint64_t scores;      /* service and fleet score rows written */
+	uint64_t rollup_rows; /* rollup rows (re)computed */
+	uint64_t partitions_dropped; /* by retention */
 	uint64_t write_errors;
 	uint64_t spool_depth;
 	bool db_ok;

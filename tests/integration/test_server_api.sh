@@ -25,6 +25,7 @@ host = 127.0.0.1
 port = $port
 [postgres]
 conninfo = $ACGS_PG_CONNINFO connect_timeout=2
+rollup_interval = 1
 CONF
 "$SERVER" --config "$TMP/server.conf" --migrate >/dev/null || fail "migrate"
 viewer=$("$SERVER" --config "$TMP/server.conf" token create --role viewer --name it-viewer 2>/dev/null | tail -n1)
@@ -119,11 +120,15 @@ rows=$(psql -X -Atqc "SELECT count(*) FROM samples WHERE node_id = 'n1' AND ts >
 api '/api/v1/nodes/n1/history?metric=score&from=now-10m&to=now&step=1s' >/dev/null &&
 	jq -e '.source == "raw_avg" and .step == 1 and all(.points[]; .value >= 0 and .value <= 1)' "$TMP/body" >/dev/null ||
 	fail "history step 1s: $(head -c 400 "$TMP/body")"
+rolled() { api '/api/v1/nodes/n1/history?metric=mem&from=10m&step=1m' >/dev/null && jq -e '.source == "rollup_1m" and (.points | length) > 0' "$TMP/body" >/dev/null; }
+wait_until 10 rolled || fail "no 1-minute rollup points: $(head -c 400 "$TMP/body")"
+jq -e '.step == 60 and all(.points[]; (.ts | endswith(":00.000Z")) and .value >= 0 and .value <= 1)' "$TMP/body" >/dev/null ||
+	fail "rollup points: $(head -c 400 "$TMP/body")"
 [ "$(api '/api/v1/nodes/n1/history?metric=nope')" = 400 ] || fail "unknown metric not 400"
 [ "$(api '/api/v1/nodes/n1/history?metric=cpu&from=1h&to=2h')" = 400 ] || fail "from after to not 400"
 [ "$(api '/api/v1/nodes/n1/history?metric=cpu&step=1ms&from=30d')" = 400 ] || fail "too many points not 400"
 [ "$(api '/api/v1/nodes/ghost/history?metric=cpu')" = 404 ] || fail "history of an unknown node not 404"
-pass "history from PostgreSQL: raw and averaged, bad metric/range/step 400, unknown node 404"
+pass "history from PostgreSQL: raw, averaged and from the 1-minute rollup the server keeps; bad metric/range/step 400, unknown node 404"
 
 # Roles: viewer and operator are refused the admin routes with 403; an
 # admin token (made by the CLI) creates, lists and revokes tokens.
