@@ -40,6 +40,7 @@ struct metric {
 	struct metric_series **series;
 	size_t nseries;
 	size_t capseries;
+	size_t max_series; /* METRICS_MAX_SERIES unless raised */
 	_Atomic uint64_t dropped;
 };
 
@@ -158,6 +159,7 @@ int metrics_register(struct metrics *m, const char *name, const char *help,
 	if (!f)
 		return -ENOMEM;
 	pthread_mutex_init(&f->lock, NULL);
+	f->max_series = METRICS_MAX_SERIES;
 	f->type = type;
 	f->name = strdup(name);
 	f->help = strdup(help);
@@ -253,6 +255,15 @@ series_new(struct metric *f, const char *const *values, uint32_t hash)
 	return s;
 }
 
+void metric_set_max_series(struct metric *f, size_t max)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->max_series = max;
+	pthread_mutex_unlock(&f->lock);
+}
+
 struct metric_series *metric_series(struct metric *f, const char *const *values)
 {
 	if (!f || (f->nlabels && !values))
@@ -272,7 +283,7 @@ struct metric_series *metric_series(struct metric *f, const char *const *values)
 			found = f->series[i];
 	if (found)
 		goto out;
-	if (f->nseries >= METRICS_MAX_SERIES) {
+	if (f->nseries >= f->max_series) {
 		atomic_fetch_add_explicit(&f->dropped, 1, memory_order_relaxed);
 		goto out;
 	}

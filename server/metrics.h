@@ -54,6 +54,11 @@ int metrics_register(struct metrics *m, const char *name, const char *help,
 		     size_t nlabels, const double *bounds, size_t nbounds,
 		     struct metric **ret);
 
+/* Raise (or lower) the cap on f's series from METRICS_MAX_SERIES: the
+ * per-node families hold one series per node. Creating a series is linear
+ * in the series held (done once per node and kept), updates are not. */
+void metric_set_max_series(struct metric *f, size_t max);
+
 /* The registered metric of that name, or NULL. */
 struct metric *metrics_find(struct metrics *m, const char *name);
 

@@ -82,6 +82,72 @@ static bool score_view(struct server *s, const struct ingest_node *n,
 	return true;
 }
 
+/* acgs_probe_* for the node's probes in its newest sample: runs and
+ * failures are counted, latency and objective set. */
+static void probe_series(struct server *s, const struct ingest_node *n,
+			 struct node_view *v)
+{
+	if (v->nm_probe < v->in.nprobes) {
+		struct view_probe_series *g =
+		    realloc(v->m_probe, v->in.nprobes * sizeof(*g));
+		if (!g)
+			return;
+		memset(g + v->nm_probe, 0,
+		       (v->in.nprobes - v->nm_probe) * sizeof(*g));
+		v->m_probe = g;
+		v->nm_probe = v->in.nprobes;
+	}
+	for (size_t i = 0; i < v->in.nprobes; i++) {
+		const struct score_probe_input *p = &v->probes[i];
+		struct view_probe_series *ps = &v->m_probe[i];
+		if (!p->name || strlen(p->name) >= sizeof(ps->name))
+			continue;
+		if (strcmp(ps->name, p->name) != 0) {
+			const char *lv[] = { n->id, p->name };
+			snprintf(ps->name, sizeof(ps->name), "%s", p->name);
+			ps->runs = metric_series(s->m_probe[0], lv);
+			ps->failures = metric_series(s->m_probe[1], lv);
+			ps->p99 = metric_series(s->m_probe[2], lv);
+			ps->slo = isfinite(p->slo_ms)
+				      ? metric_series(s->m_probe[3], lv)
+				      : NULL;
+		}
+		metric_add(ps->runs, p->runs);
+		metric_add(ps->failures,
+			   p->failures > p->runs ? p->runs : p->failures);
+		metric_gauge_set(ps->p99, p->p99_ms / 1000.0);
+		if (isfinite(p->slo_ms)) {
+			if (!ps->slo) {
+				const char *lv[] = { n->id, p->name };
+				ps->slo = metric_series(s->m_probe[3], lv);
+			}
+			metric_gauge_set(ps->slo, p->slo_ms / 1000.0);
+		}
+	}
+}
+
+/* acgs_node_* of one node, at each rescoring. Absent values are NaN, so
+ * that no rule fires on them. */
+static void node_series(struct server *s, const struct ingest_node *n,
+			struct node_view *v, const char *state)
+{
+	if (!v->m_node_set) {
+		const char *lv[] = { n->id };
+		for (size_t i = 0; i < 6; i++)
+			v->m_node[i] = metric_series(s->m_node[i], lv);
+		v->m_node_set = true;
+	}
+	bool have = v->has_input;
+	metric_gauge_set(v->m_node[0], strcmp(state, "online") == 0);
+	metric_gauge_set(v->m_node[1], v->scored ? v->comps.score : NAN);
+	metric_gauge_set(v->m_node[2], have ? v->in.cpu_usage : NAN);
+	metric_gauge_set(v->m_node[3], have ? v->in.mem_used_ratio : NAN);
+	metric_gauge_set(v->m_node[4], have ? v->in.disk_used_ratio_max : NAN);
+	metric_gauge_set(v->m_node[5], have && v->in.has_compliance
+					   ? (double)v->in.compliance_failed
+					   : NAN);
+}
+
 /* The live score of a node from its newest sample; the view keeps what the
  * API and the once-a-second rescoring need of it. */
 static double score_sample(struct server *s, struct ingest_node *n,
@@ -93,6 +159,7 @@ static double score_sample(struct server *s, struct ingest_node *n,
 	if (!v || view_set_sample(v, sample, payload, len) < 0)
 		return NAN;
 	v->hot_dirty = true;
+	probe_series(s, n, v);
 	return score_view(s, n, v, now_ms) ? v->comps.score : NAN;
 }
 
@@ -315,6 +382,8 @@ static void rescore_node(struct rescore_ctx *x, struct ingest_node *n)
 		x->online++;
 	/* Liveness moves with time even when nothing arrives. */
 	bool scored = score_view(x->s, n, v, x->now_ms);
+	if (v)
+		node_series(x->s, n, v, state);
 	if (x->s->hot && v && (v->hot_dirty || v->hot_state != state)) {
 		hot_push(x->s, n, v, state);
 		x->pushed++;
@@ -628,6 +697,8 @@ static int metrics_setup(struct server *s)
 	}
 	s->m_fleet_score = gauge(s, "acgs_fleet_score",
 				 "fleet health score 0..1", METRIC_GAUGE);
+	/* Not 0 before the first pass: an early scrape must not page. */
+	metric_gauge_set(s->m_fleet_score, NAN);
 	s->m_nodes_online =
 	    gauge(s, "acgs_nodes_online", "nodes online", METRIC_GAUGE);
 	s->m_nodes_offline =
@@ -636,6 +707,57 @@ static int metrics_setup(struct server *s)
 	s->m_nodes_stale =
 	    gauge(s, "acgs_nodes_stale",
 		  "nodes silent for more than 3 intervals", METRIC_GAUGE);
+	static const char *const node_label[] = { "node" };
+	static const char *const probe_labels[] = { "node", "probe" };
+	static const struct {
+		const char *name, *help;
+	} per_node[6] = {
+		{ "acgs_node_up", "1 while the node is online, 0 when offline "
+				  "or silent for more than 3 intervals" },
+		{ "acgs_node_score", "node health score 0..1 (NaN before its "
+				     "first sample)" },
+		{ "acgs_node_cpu_usage",
+		  "CPU busy ratio 0..1 in the node's latest sample" },
+		{ "acgs_node_mem_used_ratio",
+		  "memory used ratio 0..1 in the node's latest sample" },
+		{ "acgs_node_disk_used_ratio",
+		  "fullest writable filesystem 0..1 (space or inodes)" },
+		{ "acgs_node_compliance_failed",
+		  "files failing the hash compliance check (NaN when the node "
+		  "checks none)" },
+	};
+	static const struct {
+		const char *name, *help;
+		enum metric_type type;
+	} per_probe[4] = {
+		{ "acgs_probe_runs_total", "probe runs finished",
+		  METRIC_COUNTER },
+		{ "acgs_probe_failures_total", "probe runs that failed",
+		  METRIC_COUNTER },
+		{ "acgs_probe_p99_seconds",
+		  "p99 latency of the probe's successful runs in the node's "
+		  "latest sample",
+		  METRIC_GAUGE },
+		{ "acgs_probe_slo_seconds",
+		  "the probe's latency objective (probes with slo_ms only)",
+		  METRIC_GAUGE },
+	};
+	for (size_t i = 0; i < 6; i++) {
+		if (metrics_register(s->metrics, per_node[i].name,
+				     per_node[i].help, METRIC_GAUGE, node_label,
+				     1, NULL, 0, &s->m_node[i]) < 0)
+			return -ENOMEM;
+		metric_set_max_series(s->m_node[i], INGEST_DEFAULT_MAX_NODES);
+	}
+	for (size_t i = 0; i < 4; i++) {
+		if (metrics_register(s->metrics, per_probe[i].name,
+				     per_probe[i].help, per_probe[i].type,
+				     probe_labels, 2, NULL, 0,
+				     &s->m_probe[i]) < 0)
+			return -ENOMEM;
+		metric_set_max_series(s->m_probe[i],
+				      (size_t)INGEST_DEFAULT_MAX_NODES * 8);
+	}
 	static const char *const breaker_labels[] = { "breaker", "state" };
 	static const double db_lat[] = { 0.0005, 0.001, 0.002, 0.005, 0.01,
 					 0.02,	 0.05,	0.1,   0.25,  0.5,

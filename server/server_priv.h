@@ -56,6 +56,9 @@ struct server {
 	    *m_redis_written, *m_redis_dropped, *m_redis_merged, *m_rescore,
 	    *m_rollup_rows, *m_partitions_dropped;
 	struct metric *m_rejected, *m_breaker;
+	/* Per node: up, score, cpu, mem, disk, compliance_failed (the order
+	 * of node_view.m_node); per probe: runs, failures, p99, slo. */
+	struct metric *m_node[6], *m_probe[4];
 
 	/* Reads the API makes of PostgreSQL (tokens, history) go through
 	 * their own connection: a libpq connection must not be shared between

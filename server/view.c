@@ -20,6 +20,7 @@ void view_free(void *p)
 	free(v->sample);
 	free(v->probe_text);
 	free(v->label_text);
+	free(v->m_probe);
 	free(v);
 }
 

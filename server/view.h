@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "metrics.h"
 #include "score.h"
 
 /* Probes and labels kept per node; a sample's further probes still count in
@@ -52,6 +53,16 @@ struct node_view {
 
 	struct score_components comps;
 	bool scored;
+
+	/* This node's series in /metrics (acgs_node_*), resolved once; and
+	 * per probe acgs_probe_* (re-resolved when a probe's name changes). */
+	struct metric_series *m_node[6];
+	bool m_node_set;
+	struct view_probe_series {
+		char name[65];
+		struct metric_series *runs, *failures, *p99, *slo;
+	} * m_probe; /* as many as the sample has probes: most nodes have few */
+	size_t nm_probe;
 
 	/* Redis: changed since the last push, and the state pushed last. */
 	bool hot_dirty;
