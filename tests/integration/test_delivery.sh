@@ -7,7 +7,10 @@
 #   - a resolve still pending when the sender is killed is sent after the
 #     restart, once, and never before its trigger;
 #   - a 400 is recorded with the receiver's answer and not retried;
-#   - an enqueue repeated with the same idempotency key writes one row.
+#   - an enqueue repeated with the same idempotency key writes one row;
+#   - a real Alertmanager (Debian's prometheus-alertmanager, when installed)
+#     takes a trigger through POST /api/v2/alerts and shows it, and drops
+#     it on the resolve.
 # ACGS constitutional hash: cdd01ef066bc6cf2
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg.sh"
@@ -43,6 +46,7 @@ DRIVER=$ACGS_BUILDDIR/tests/integration/delivery-driver
 PD=$ACGS_BUILDDIR/tests/integration/pd-receiver
 KEY=0123456789abcdef0123456789abcdef
 PORT=$(free_port)
+AM_PORT=$(free_port)
 EVENTS=$TMP/pd-events.jsonl
 REQUESTS=$TMP/pd-requests.txt
 printf '%s\n' "$KEY" >"$TMP/pd.key"
@@ -53,6 +57,9 @@ cat >"$TMP/receivers.conf" <<CONF
 url = http://127.0.0.1:$PORT/v2/enqueue
 routing_key_file = $TMP/pd.key
 timeout = 5
+
+[receiver.alertmanager am]
+url = http://127.0.0.1:$AM_PORT/
 CONF
 
 drv() {
@@ -164,3 +171,41 @@ out2=$(drv enqueue --receiver pd --event trigger --dedup-key idem-1 --idem event
 [ "$(sql "SELECT count(*) FROM notifications WHERE idem_key = 'event:42'")" = 1 ] ||
 	fail "two rows for one idempotency key"
 pass "an enqueue repeated with its idempotency key writes one row"
+
+# ---- a real Alertmanager ----
+AM=$(command -v prometheus-alertmanager || command -v alertmanager || true)
+if [ -z "$AM" ]; then
+	echo "skip: prometheus-alertmanager not installed"
+	exit 0
+fi
+cat >"$TMP/am.yml" <<YML
+# test_delivery, constitutional hash $HASH
+route:
+  receiver: blackhole
+receivers:
+  - name: blackhole
+YML
+"$AM" --config.file="$TMP/am.yml" --storage.path="$TMP/am-data" \
+	--web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= \
+	>>"$TMP/alertmanager.log" 2>&1 &
+PIDS+=("$!")
+wait_until 20 port_open "$AM_PORT" || fail "alertmanager did not start"
+am_alerts() {
+	curl -sf "http://127.0.0.1:$AM_PORT/api/v2/alerts?filter=alertname%3D%22node-down%22"
+}
+am_ready() { am_alerts >/dev/null; }
+wait_until 20 am_ready || fail "alertmanager API not ready"
+drv enqueue --receiver am --event trigger --dedup-key node-down/web-2 \
+	--node web-2 --api-base http://acgs.example:8080 >/dev/null || fail "enqueue am"
+drv send --timeout 60 >/dev/null || fail "alert not delivered to Alertmanager"
+got=$(am_alerts | jq -r '.[] | select(.labels.node == "web-2") |
+	[.labels.alertname, .labels.severity, .labels.scope, .status.state,
+	 .annotations.description, .generatorURL] | join("|")')
+[ "$got" = "node-down|critical|node|active|The node stopped reporting.|http://acgs.example:8080/api/v1/alerts?rule=node-down" ] ||
+	fail "Alertmanager shows: $got"
+drv enqueue --receiver am --event resolve --dedup-key node-down/web-2 \
+	--node web-2 >/dev/null || fail "enqueue am resolve"
+drv send --timeout 60 >/dev/null || fail "resolve not delivered to Alertmanager"
+[ "$(am_alerts | jq '[.[] | select(.labels.node == "web-2")] | length')" = 0 ] ||
+	fail "Alertmanager still shows the resolved alert: $(am_alerts)"
+pass "Alertmanager took the alert through /api/v2/alerts and dropped it on the resolve"
