@@ -33,6 +33,8 @@
 /* Sender reconnection backoff, seconds. */
 #define RECONNECT_MAX	 30
 #define CLEANUP_EVERY_MS (3600 * 1000LL)
+/* Due rows a claim looks at (a string: it is part of the SQL). */
+#define CLAIM_WINDOW "64"
 
 struct rstate {
 	const struct receiver *r;
@@ -316,7 +318,10 @@ static int enqueue_locked(struct outbox *o, const struct outbox_item *it,
 	static const char insert_sql[] =
 	    "WITH ins AS ("
 	    " INSERT INTO notifications (receiver, kind, dedup_key, event,"
-	    "  idem_key, body) VALUES ($1, $2, $3, $4, $5, $6::jsonb)"
+	    "  idem_key, body, next_attempt_at)"
+	    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, GREATEST(now(),"
+	    "  (SELECT max(next_attempt_at) FROM notifications WHERE"
+	    "   status = 'pending' AND receiver = $1 AND dedup_key = $3)))"
 	    " ON CONFLICT (receiver, idem_key) WHERE idem_key IS NOT NULL"
 	    " DO NOTHING RETURNING id) "
 	    "SELECT id, pg_notify('" CHANNEL "', '') FROM ins";
@@ -698,11 +703,17 @@ static const char sent_sql[] =
     "UPDATE notifications SET status = 'sent', attempts = $3,"
     " last_status = $2, last_attempt_at = now(), sent_at = now(),"
     " last_error = $5, last_response = $6, sent_by = $7 WHERE id = $1";
+/* A retried row's later rows for the same alert instance wait as long as
+ * it does: they could not go before it anyway. */
 static const char retry_sql[] =
-    "UPDATE notifications SET attempts = $3, last_status = $2,"
+    "WITH r AS (UPDATE notifications SET attempts = $3, last_status = $2,"
     " last_attempt_at = now(), last_error = $5, last_response = $6,"
     " next_attempt_at = now() + make_interval(secs => $4)"
-    " WHERE id = $1";
+    " WHERE id = $1 RETURNING receiver, dedup_key, next_attempt_at)"
+    " UPDATE notifications s SET next_attempt_at = r.next_attempt_at"
+    " FROM r WHERE s.status = 'pending' AND s.receiver = r.receiver"
+    " AND s.dedup_key = r.dedup_key AND s.id > $1"
+    " AND s.next_attempt_at < r.next_attempt_at";
 static const char failed_sql[] =
     "UPDATE notifications SET status = 'failed', attempts = $3,"
     " last_status = $2, last_attempt_at = now(), last_error = $5,"
@@ -712,11 +723,19 @@ static const char failed_sql[] =
  * (none due, or stopping) or a negative errno from the database. */
 static int deliver_one(struct outbox *o)
 {
+	/* The window: the oldest due rows, found through the due index
+	 * whatever the planner believes about the table; only those are
+	 * checked against the order rule. A row held back by that rule is
+	 * never due long (successors inherit their predecessor's retry time,
+	 * see retry_sql), so the window does not fill with them. */
 	static const char claim_sql[] =
-	    "SELECT n.id, n.receiver, n.event, n.dedup_key, n.body::text,"
-	    " n.attempts FROM notifications n"
+	    "WITH c AS MATERIALIZED (SELECT id FROM notifications"
+	    "  WHERE status = 'pending' AND next_attempt_at <= now()"
+	    "  AND receiver = ANY($1::text[])"
+	    "  ORDER BY next_attempt_at, id LIMIT " CLAIM_WINDOW ")"
+	    " SELECT n.id, n.receiver, n.event, n.dedup_key, n.body::text,"
+	    " n.attempts FROM c JOIN notifications n ON n.id = c.id"
 	    " WHERE n.status = 'pending' AND n.next_attempt_at <= now()"
-	    " AND n.receiver = ANY($1::text[])"
 	    " AND NOT EXISTS (SELECT 1 FROM notifications p"
 	    "  WHERE p.status = 'pending' AND p.receiver = n.receiver"
 	    "  AND p.dedup_key = n.dedup_key AND p.id < n.id)"

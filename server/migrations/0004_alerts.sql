@@ -54,6 +54,13 @@ CREATE UNIQUE INDEX notifications_idem ON notifications (receiver, idem_key)
     WHERE idem_key IS NOT NULL;
 CREATE INDEX notifications_created ON notifications (created_at);
 
+-- A queue table: every row is updated a few times and then left alone, so
+-- the default thresholds (a fraction of a table that keeps 30 days) would
+-- let dead index entries and stale statistics pile up under a burst.
+ALTER TABLE notifications SET (
+    autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 1000,
+    autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 500);
+
 -- Every state transition of an alert instance, for the API's history and
 -- for Grafana annotations.
 CREATE TABLE alert_events (

@@ -116,7 +116,8 @@ static long q_long(const char *sql)
 #define MAX_SEEN 1024
 
 /* What the server saw, in arrival order. Answers: dedup_key "bad*" 400;
- * "flaky*" 503 for its first two requests; anything else 202. */
+ * "down*" 503; "flaky*" 503 for the first two such requests; anything
+ * else 202. */
 struct seen {
 	pthread_mutex_t lock;
 	char key[MAX_SEEN][64];
@@ -178,8 +179,10 @@ static enum MHD_Result on_http(void *cls, struct MHD_Connection *con,
 		reply = "{\"status\":\"invalid event\",\"message\":\"Event "
 			"object is invalid\",\"errors\":[\"'payload.severity' "
 			"is invalid\"]}";
-	} else if (!strncmp(key, "flaky", 5) && seen.flaky_left > 0) {
-		seen.flaky_left--;
+	} else if (!strncmp(key, "down", 4) ||
+		   (!strncmp(key, "flaky", 5) && seen.flaky_left > 0)) {
+		if (!strncmp(key, "flaky", 5))
+			seen.flaky_left--;
 		status = 503;
 		reply = "upstream unavailable";
 	}
@@ -538,13 +541,59 @@ START_TEST(resolve_waits_for_trigger)
 	ck_assert_uint_eq(n, 1);
 	ck_assert_uint_eq(seen_count("flaky-2", "trigger"), 1);
 	ck_assert_uint_eq(seen_count("flaky-2", "resolve"), 0);
+	/* The resolve waits as long as its trigger, and so does one queued
+	 * meanwhile. */
+	enqueue(o, "flaky-2", true);
+	ck_assert_int_eq(q_long("SELECT count(DISTINCT next_attempt_at) FROM "
+				"notifications WHERE next_attempt_at > now()"),
+			 1);
+	ck_assert_int_eq(q_long("SELECT count(*) FROM notifications WHERE "
+				"next_attempt_at > now()"),
+			 3);
 	/* Bring the retry forward: it fails once more, then both go, in
 	 * order. */
 	q_exec("UPDATE notifications SET next_attempt_at = now()");
 	drain(o);
 	ck_assert_uint_eq(seen_count("flaky-2", "trigger"), 3);
-	ck_assert_uint_eq(seen_count("flaky-2", "resolve"), 1);
+	ck_assert_uint_eq(seen_count("flaky-2", "resolve"), 2);
 	ck_assert_str_eq(seen.event[seen.n - 1], "resolve");
+	outbox_free(o);
+	receiver_set_release(&set);
+}
+END_TEST
+
+START_TEST(held_back_rows_never_starve_others)
+{
+	/* More alert instances than the claim window, each a trigger the
+	 * receiver keeps refusing with a 503 and a resolve behind it: a
+	 * later, unrelated notification still goes out. */
+	enum { N = 100 };
+	struct receiver_set set;
+	make_set(&set, 0);
+	struct outbox_options slow = {
+		.conninfo = test_conninfo,
+		.receivers = &set,
+		.backoff_initial = 3600,
+		.backoff_cap = 3600,
+		.breaker_fail_max = 1000,
+	};
+	struct outbox *o = NULL;
+	ck_assert_int_eq(outbox_new(&slow, &o), 0);
+	char key[32];
+	for (int i = 0; i < N; i++) {
+		snprintf(key, sizeof(key), "down-%d", i);
+		enqueue(o, key, false);
+		enqueue(o, key, true);
+	}
+	enqueue(o, "ok-1", false);
+	unsigned n = 0;
+	ck_assert_int_eq(outbox_deliver_due(o, 1000, &n), 0);
+	ck_assert_uint_eq(n, N + 1);
+	ck_assert_uint_eq(seen_count("ok-1", "trigger"), 1);
+	ck_assert_int_eq(q_long("SELECT count(*) FROM notifications WHERE "
+				"event = 'resolve' AND attempts = 0 AND "
+				"status = 'pending'"),
+			 N);
 	outbox_free(o);
 	receiver_set_release(&set);
 }
@@ -704,6 +753,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, rejected_4xx_not_retried);
 	tcase_add_test(tc, retry_5xx_then_sent);
 	tcase_add_test(tc, resolve_waits_for_trigger);
+	tcase_add_test(tc, held_back_rows_never_starve_others);
 	tcase_add_test(tc, breaker_opens_rows_wait);
 	tcase_add_test(tc, enqueue_checks_and_idempotence);
 	tcase_add_test(tc, database_down);
