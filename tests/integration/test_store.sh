@@ -13,6 +13,8 @@ on_exit() {
 		tail -n 40 "$PG_LOG"
 	fi
 	pg_stop
+	# set -e would end the trap at a failing (exit): cleanup must run.
+	set +e
 	(exit $rc)
 	cleanup
 }
