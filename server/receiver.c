@@ -166,7 +166,7 @@ int receiver_conf_parse(struct receiver_set *set, const char *section,
 			const char *key, const char *value,
 			struct conf_error *err)
 {
-	enum receiver_kind kind;
+	enum receiver_kind kind = RECEIVER_PAGERDUTY; /* set by parse_section */
 	char name[RECEIVER_NAME_MAX + 1];
 	struct receiver *r;
 	int rc;
