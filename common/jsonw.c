@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 void jsonw_init(struct jsonw *w, struct buf *out)
 {
 	memset(w, 0, sizeof(*w));
@@ -83,41 +85,6 @@ void jsonw_arr_end(struct jsonw *w)
 	close_level(w, ']');
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and values past U+10FFFF are invalid. */
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 static void put_string(struct jsonw *w, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
@@ -144,7 +111,7 @@ static void put_string(struct jsonw *w, const char *s, size_t n)
 			snprintf(tmp, sizeof(tmp), "\\u%04x", c);
 			esc = tmp;
 		} else if (c >= 0x80) {
-			seq = utf8_seq(p + i, n - i);
+			seq = utf8_decode(p + i, n - i, NULL);
 			if (seq == 0) {
 				esc = "\xef\xbf\xbd"; /* U+FFFD */
 				seq = 1;

@@ -624,11 +624,10 @@ static int read_capped(int fd, char **ret_buf, size_t *ret_len)
 	return 0;
 }
 
-int yamldoc_load_file(const char *path, cJSON **ret, char *err, size_t errlen)
+int yamldoc_read_file(const char *path, bool regular_only, char **ret_buf,
+		      size_t *ret_len, char *err, size_t errlen)
 {
 	_cleanup_close_ int fd = -1;
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
 	struct stat st;
 	int r;
 
@@ -645,13 +644,28 @@ int yamldoc_load_file(const char *path, cJSON **ret, char *err, size_t errlen)
 		r = -EISDIR;
 		goto fail;
 	}
-	r = read_capped(fd, &buf, &len);
-	if (r < 0)
+	if (regular_only && !S_ISREG(st.st_mode)) {
+		r = -EINVAL;
 		goto fail;
-	/* yamldoc_load_string refuses the extra byte with -EFBIG */
-	return yamldoc_load_string(path, buf ? buf : "", len, ret, err, errlen);
+	}
+	r = read_capped(fd, ret_buf, ret_len);
+	if (r == 0)
+		return 0;
 fail:
 	if (errlen)
-		snprintf(err, errlen, "%s: %s", path, strerror(-r));
+		snprintf(err, errlen, "%s: %s", path,
+			 r == -EINVAL ? "not a regular file" : strerror(-r));
 	return r;
+}
+
+int yamldoc_load_file(const char *path, cJSON **ret, char *err, size_t errlen)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	int r = yamldoc_read_file(path, false, &buf, &len, err, errlen);
+
+	if (r < 0)
+		return r;
+	/* yamldoc_load_string refuses the extra byte with -EFBIG */
+	return yamldoc_load_string(path, buf ? buf : "", len, ret, err, errlen);
 }

@@ -20,6 +20,7 @@
 #ifndef ACGS_YAMLDOC_H
 #define ACGS_YAMLDOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
@@ -41,5 +42,14 @@ int yamldoc_load_string(const char *name, const char *text, size_t len,
 /* The same for the file at path (named by path in messages). Also returns
  * the negative errno of open/read (-ENOENT, -EACCES, -EISDIR...). */
 int yamldoc_load_file(const char *path, cJSON **ret, char *err, size_t errlen);
+
+/* Read a file as yamldoc_load_file does, for parsers with their own second
+ * pass over the text: at most YAMLDOC_MAX_BYTES + 1 bytes (the extra byte
+ * tells yamldoc_load_string the file is too big), refusing a directory
+ * (-EISDIR) and, with regular_only, anything but a regular file (-EINVAL,
+ * "not a regular file"). Sets *ret_buf (free it; NULL for an empty file)
+ * and *ret_len, or returns a negative errno with err saying "path: why". */
+int yamldoc_read_file(const char *path, bool regular_only, char **ret_buf,
+		      size_t *ret_len, char *err, size_t errlen);
 
 #endif

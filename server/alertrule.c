@@ -20,6 +20,7 @@
 #include "cleanup.h"
 #include "conf.h"
 #include "yamldoc.h"
+#include "utf8.h"
 
 /* ---- names ---- */
 
@@ -286,29 +287,6 @@ static void format_percent(double v, char out[32])
 
 /* ---- UTF-8 ---- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when
- * the bytes there are not one (overlong, surrogate, past U+10FFFF, cut). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t need;
-
-	if (c < 0x80)
-		return 1;
-	if (c < 0xc2)
-		return 0;
-	need = c < 0xe0 ? 2 : c < 0xf0 ? 3 : c < 0xf5 ? 4 : 0;
-	if (need == 0 || n < need)
-		return 0;
-	for (size_t i = 1; i < need; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) ||
-	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return need;
-}
-
 struct out {
 	char *p;
 	size_t cap; /* bytes of p, the NUL included */
@@ -325,7 +303,7 @@ static void out_put(struct out *o, const char *s, size_t n)
 	const unsigned char *u = (const unsigned char *)s;
 
 	while (n > 0 && !o->cut) {
-		size_t k = utf8_seq(u, n);
+		size_t k = utf8_decode(u, n, NULL);
 		const void *src = u;
 		size_t w = k;
 
@@ -1496,73 +1474,17 @@ int alertrule_set_add_string(struct alertrule_set *s, const char *name,
 	return r;
 }
 
-/* Read at most YAMLDOC_MAX_BYTES + 1 bytes of fd: yamldoc refuses the
- * extra byte, so an oversized file is known without reading all of it. */
-static int read_capped(int fd, char **ret_buf, size_t *ret_len)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	for (;;) {
-		if (len == cap) {
-			if (cap > YAMLDOC_MAX_BYTES)
-				break;
-			size_t ncap = cap ? cap * 2 : 16384;
-			if (ncap > YAMLDOC_MAX_BYTES + 1)
-				ncap = YAMLDOC_MAX_BYTES + 1;
-			char *n = realloc(buf, ncap);
-			if (!n)
-				return -ENOMEM;
-			buf = n;
-			cap = ncap;
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*ret_buf = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
-}
-
 int alertrule_set_add_file(struct alertrule_set *s, const char *path, char *err,
 			   size_t errlen)
 {
-	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
-	struct stat st;
-	int r;
+	int r = yamldoc_read_file(path, true, &buf, &len, err, errlen);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		goto fail;
-	}
-	r = read_capped(fd, &buf, &len);
 	if (r < 0)
-		goto fail;
+		return r;
 	return alertrule_set_add_string(s, path, buf ? buf : "", len, err,
 					errlen);
-fail:
-	if (errlen)
-		snprintf(err, errlen, "%s: %s", path,
-			 r == -EINVAL ? "not a regular file" : strerror(-r));
-	return r;
 }
 
 static int name_cmp(const void *a, const void *b)

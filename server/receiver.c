@@ -21,6 +21,7 @@
 #include "cleanup.h"
 #include "jsonw.h"
 #include "timeutil.h"
+#include "utf8.h"
 
 #define PREFIX		"receiver."
 #define SECRET_FILE_MAX (64 * 1024)
@@ -438,41 +439,6 @@ void receiver_set_release(struct receiver_set *set)
 
 /* ---- payload helpers ---- */
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0; the
- * same rules as jsonw's, which turns each invalid byte into U+FFFD. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
 /* Bytes of s (n bytes) that hold its first max characters, counting each
  * invalid byte as the one character jsonw makes of it; never splits a
  * sequence. Sets *ret_cut when s is longer. */
@@ -482,7 +448,7 @@ static size_t cut_units(const char *s, size_t n, size_t max, bool *ret_cut)
 	size_t i = 0, units = 0;
 
 	while (i < n && units < max) {
-		size_t seq = utf8_seq(p + i, n - i);
+		size_t seq = utf8_decode(p + i, n - i, NULL);
 		i += seq ? seq : 1;
 		units++;
 	}
