@@ -304,20 +304,24 @@ static struct alertengine_action *act_add(struct alertengine *e,
 	return a;
 }
 
+void alertengine_action_release(struct alertengine_action *a)
+{
+	free(a->rule);
+	free(a->scope_key);
+	free(a->probe);
+	free(a->summary);
+	free(a->description);
+	labels_free(a->labels, a->nlabels);
+	free(a->notified);
+	free(a->acked_by);
+	free(a->ack_comment);
+	memset(a, 0, sizeof(*a));
+}
+
 void alertengine_actions_free(struct alertengine_action *v, size_t n)
 {
-	for (size_t k = 0; k < n; k++) {
-		struct alertengine_action *a = &v[k];
-		free(a->rule);
-		free(a->scope_key);
-		free(a->probe);
-		free(a->summary);
-		free(a->description);
-		labels_free(a->labels, a->nlabels);
-		free(a->notified);
-		free(a->acked_by);
-		free(a->ack_comment);
-	}
+	for (size_t k = 0; k < n; k++)
+		alertengine_action_release(&v[k]);
 	free(v);
 }
 

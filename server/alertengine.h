@@ -206,6 +206,8 @@ struct alertengine_action {
  * alertengine_actions_free); returns how many. */
 size_t alertengine_take(struct alertengine *e, struct alertengine_action **ret);
 void alertengine_actions_free(struct alertengine_action *v, size_t n);
+/* Free what one action owns (not the action itself). */
+void alertengine_action_release(struct alertengine_action *a);
 
 /* The receiver_alert of a NOTIFY action (pointing into it). components
  * must have room for ALERTENGINE_NCOMPS. */
