@@ -220,8 +220,8 @@ static bool db_ready(struct alerter *a)
 {
 	char err[256];
 
-	if (!a->db && store_open(a->opt.conninfo, &a->db, err, sizeof(err)) <
-			  0) {
+	if (!a->db &&
+	    store_open(a->opt.conninfo, &a->db, err, sizeof(err)) < 0) {
 		a->db = NULL;
 		return false;
 	}
@@ -295,8 +295,7 @@ static int carry_out(struct alerter *a, const struct alertengine_action *x,
 	};
 	if (!db_ready(a))
 		return -ENOTCONN;
-	return store_alert_record(a->db, &sa,
-				  x->kind == ALERTENGINE_TRANSITION,
+	return store_alert_record(a->db, &sa, x->kind == ALERTENGINE_TRANSITION,
 				  x->kind == ALERTENGINE_ACK);
 }
 
@@ -347,7 +346,8 @@ static void enqueue_actions(struct alerter *a, struct alertengine_action *v,
 	}
 	if (a->qhead + a->qn + n > a->qcap) {
 		/* Compact first, then grow. */
-		memmove(a->q, a->q + a->qhead, a->qn * sizeof(*a->q));
+		if (a->qn)
+			memmove(a->q, a->q + a->qhead, a->qn * sizeof(*a->q));
 		a->qhead = 0;
 		if (a->qn + n > a->qcap) {
 			size_t cap = (a->qn + n) * 2;
@@ -369,7 +369,8 @@ static void enqueue_actions(struct alerter *a, struct alertengine_action *v,
 	free(v); /* the strings moved with the structs */
 	if (a->qn > BACKLOG_MAX) {
 		size_t over = a->qn - BACKLOG_MAX;
-		log_err("alerts", "backlog over %d actions: dropping %zu oldest",
+		log_err("alerts",
+			"backlog over %d actions: dropping %zu oldest",
 			BACKLOG_MAX, over);
 		pthread_mutex_lock(&a->lock);
 		a->dropped += over;
@@ -389,11 +390,10 @@ static void restore_one(void *ctx, const struct store_alert *sa)
 	struct restore_ctx *c = ctx;
 	struct label l[ALERTENGINE_MAX_LABELS];
 	size_t nl = 0;
-	enum alertstate_state st = strcmp(sa->state, "firing") == 0
-				       ? ALERTSTATE_FIRING
-				   : strcmp(sa->state, "pending") == 0
-				       ? ALERTSTATE_PENDING
-				       : ALERTSTATE_RESOLVED;
+	enum alertstate_state st =
+	    strcmp(sa->state, "firing") == 0	? ALERTSTATE_FIRING
+	    : strcmp(sa->state, "pending") == 0 ? ALERTSTATE_PENDING
+						: ALERTSTATE_RESOLVED;
 	cJSON *j = cJSON_Parse(sa->labels_json ? sa->labels_json : "{}");
 	const cJSON *it;
 
@@ -461,8 +461,7 @@ static void silence_one(void *ctx, const struct store_silence *x)
 
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
-		struct alertengine_silence *v =
-		    realloc(c->v, cap * sizeof(*v));
+		struct alertengine_silence *v = realloc(c->v, cap * sizeof(*v));
 		if (!v) {
 			cJSON_Delete(j);
 			return;
@@ -491,8 +490,8 @@ static int load_silences(struct alerter *a)
 
 	if (!db_ready(a))
 		return -ENOTCONN;
-	int r = store_silence_list(a->db, 0, false, time_real_ms(),
-				   silence_one, &c);
+	int r = store_silence_list(a->db, 0, false, time_real_ms(), silence_one,
+				   &c);
 	if (r >= 0) {
 		pthread_mutex_lock(&a->lock);
 		r = alertengine_set_silences(a->e, c.v, c.n);
@@ -583,7 +582,8 @@ static void *run(void *arg)
 			}
 			int64_t now = time_real_ms();
 			bool full = mono >= next_full;
-			bool nodes = kicked && mono - last_kick_eval >= KICK_GAP_MS;
+			bool nodes =
+			    kicked && mono - last_kick_eval >= KICK_GAP_MS;
 			pthread_mutex_lock(&a->lock);
 			if (full || nodes) {
 				uint64_t t0 = time_mono_ns();
@@ -641,7 +641,8 @@ static void *run(void *arg)
 
 		pthread_mutex_lock(&a->wake_lock);
 		mono = mono_ms();
-		if (!a->stop && !a->kicked && !a->silences_dirty && due > mono) {
+		if (!a->stop && !a->kicked && !a->silences_dirty &&
+		    due > mono) {
 			int64_t at_ms = due;
 			struct timespec ts = {
 				.tv_sec = at_ms / 1000,

@@ -95,12 +95,12 @@ struct alerter_stats {
 	bool leader;
 	struct alertengine_stats engine;
 	size_t rules;
-	uint64_t passes;	/* full evaluation passes */
-	double pass_seconds;	/* wall time of the last full pass */
-	double eval_cpu_seconds; /* CPU time of the alerter's thread */
+	uint64_t passes;	  /* full evaluation passes */
+	double pass_seconds;	  /* wall time of the last full pass */
+	double eval_cpu_seconds;  /* CPU time of the alerter's thread */
 	uint64_t actions_backlog; /* actions not yet carried out */
-	uint64_t db_errors;	 /* failed recordings (retried) */
-	uint64_t dropped;	 /* actions dropped over the backlog cap */
+	uint64_t db_errors;	  /* failed recordings (retried) */
+	uint64_t dropped;	  /* actions dropped over the backlog cap */
 	struct outbox_stats outbox;
 };
 

@@ -1004,7 +1004,8 @@ int store_token_insert(struct store *s, const char *name, const char *role,
 }
 
 int store_token_lookup(struct store *s, const uint8_t sha256[32], char *role,
-		       size_t rolelen, int64_t *ret_id)
+		       size_t rolelen, int64_t *ret_id, char *name,
+		       size_t namelen)
 {
 	int rc = ready(s);
 	if (rc < 0)
@@ -1022,7 +1023,8 @@ int store_token_lookup(struct store *s, const uint8_t sha256[32], char *role,
 	    " u AS (UPDATE api_tokens a SET last_used_at = now() FROM t"
 	    " WHERE a.id = t.id AND NOT t.revoked AND (t.last_used_at IS NULL"
 	    " OR t.last_used_at < now() - interval '1 minute'))"
-	    " SELECT id, role, revoked FROM t",
+	    " SELECT t.id, t.role, t.revoked, a.name FROM t"
+	    " JOIN api_tokens a ON a.id = t.id",
 	    1, params, lens, binary, PGRES_TUPLES_OK, &r);
 	if (rc < 0)
 		return rc;
@@ -1040,6 +1042,8 @@ int store_token_lookup(struct store *s, const uint8_t sha256[32], char *role,
 	memcpy(role, rv, strlen(rv) + 1);
 	if (ret_id)
 		*ret_id = id;
+	if (name && namelen)
+		snprintf(name, namelen, "%s", PQgetvalue(r, 0, 3));
 	return 0;
 }
 
@@ -1196,8 +1200,10 @@ static int alert_event(struct store *s, const struct store_alert *a)
 static int alert_ack(struct store *s, const struct store_alert *a)
 {
 	struct numtext ts;
-	const char *params[] = { ms_param(&ts, a->acked_ms), a->dedup_key,
-				 a->rule, a->key ? a->key : "",
+	const char *params[] = { ms_param(&ts, a->acked_ms),
+				 a->dedup_key,
+				 a->rule,
+				 a->key ? a->key : "",
 				 a->acked_by ? a->acked_by : "",
 				 a->ack_comment ? a->ack_comment : "" };
 	_cleanup_pgresult_ PGresult *r = NULL;
@@ -1272,8 +1278,8 @@ static int alert_instance(struct store *s, const struct store_alert *a)
 	    ARRAY_SIZE(params), params, NULL, NULL, PGRES_COMMAND_OK, &r);
 }
 
-int store_alert_record(struct store *s, const struct store_alert *a,
-		       bool event, bool ack)
+int store_alert_record(struct store *s, const struct store_alert *a, bool event,
+		       bool ack)
 {
 	int rc = ready(s);
 
@@ -1476,12 +1482,13 @@ int store_silence_expire(struct store *s, int64_t id)
 	_cleanup_pgresult_ PGresult *r = NULL;
 	/* A silence that already ended keeps its end; one that has not
 	 * started yet ends before it starts, so it never applies. */
-	rc = exec_params(s,
-			 "UPDATE silences SET expired_at = coalesce(expired_at, now()),"
-			 " ends_at = greatest(starts_at + interval '1 ms',"
-			 " least(ends_at, now()))"
-			 " WHERE id = $1::bigint RETURNING id",
-			 1, params, NULL, NULL, PGRES_TUPLES_OK, &r);
+	rc = exec_params(
+	    s,
+	    "UPDATE silences SET expired_at = coalesce(expired_at, now()),"
+	    " ends_at = greatest(starts_at + interval '1 ms',"
+	    " least(ends_at, now()))"
+	    " WHERE id = $1::bigint RETURNING id",
+	    1, params, NULL, NULL, PGRES_TUPLES_OK, &r);
 	if (rc < 0)
 		return rc;
 	return PQntuples(r) == 1 ? 0 : -ENOENT;

@@ -155,11 +155,13 @@ int store_token_insert(struct store *s, const char *name, const char *role,
 		       const uint8_t sha256[32], int64_t *ret_id);
 
 /* Find a token by its SHA-256: copies its role into role (rolelen bytes)
- * and sets *ret_id (may be NULL), and notes the use in last_used_at (at
- * most once a minute, to keep reads from writing on every request).
- * Returns 0, -ENOENT when unknown, -EKEYREVOKED when revoked. */
+ * and its name into name (namelen bytes; NULL: not wanted), sets *ret_id
+ * (may be NULL), and notes the use in last_used_at (at most once a minute,
+ * to keep reads from writing on every request). Returns 0, -ENOENT when
+ * unknown, -EKEYREVOKED when revoked. */
 int store_token_lookup(struct store *s, const uint8_t sha256[32], char *role,
-		       size_t rolelen, int64_t *ret_id);
+		       size_t rolelen, int64_t *ret_id, char *name,
+		       size_t namelen);
 
 /* One stored token (never its hash). Times in ms since the epoch, 0 when
  * not set. */
@@ -191,7 +193,6 @@ int store_rollup(struct store *s, int64_t from_ms, int64_t to_ms);
 int store_apply_retention(struct store *s, int raw_days, int m1_days,
 			  int h1_days);
 
-
 /* ---- alerts (migrations 0004, 0005) ---- */
 
 /* One alert instance at one action: its row in alert_instances, and the
@@ -214,8 +215,8 @@ struct store_alert {
 /* In one transaction: an alert_events row (when event), an alert_acks row
  * (when ack), and the instance's row upserted, or deleted when its state
  * is "inactive". Returns 0 or a negative errno (-ENOTCONN, -EIO, ...). */
-int store_alert_record(struct store *s, const struct store_alert *a,
-		       bool event, bool ack);
+int store_alert_record(struct store *s, const struct store_alert *a, bool event,
+		       bool ack);
 
 /* Call fn for each saved instance (strings valid during the call).
  * Returns how many, or a negative errno. */
