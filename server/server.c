@@ -478,6 +478,14 @@ static void hot_merge(struct server *s)
 		struct hot_node *h = &got[i];
 		struct ingest_node *node = ingest_find(s->ingest, h->id);
 		struct node_view *v = node ? view_of(node) : NULL;
+		/* Another replica heard from the node more recently: it is
+		 * alive even when none of its samples came here (a shared
+		 * subscription may send them all elsewhere), so that it does
+		 * not turn stale here and page as down. */
+		if (v && h->last_seen_ms > node->last_seen_ms) {
+			node->last_seen_ms = h->last_seen_ms;
+			server_alert_mark(s, node);
+		}
 		if (!v || !h->sample ||
 		    h->sample_ts_ms <= node->last_sample_ts_ms)
 			continue;
