@@ -1,10 +1,12 @@
-/* fuzz-sources: server/receiver.c */
+/* fuzz-sources: server/receiver.c server/alertroute.c server/matcher.c */
 /* libFuzzer target: what receiver.c takes from outside. The first byte
  * picks the input:
  *   0  a receiver's answer (receiver_describe_response): the description
  *      stays printable ASCII within its buffer;
- *   1  receiver config sections (receiver_conf_parse through conf_load):
- *      accepted names and kinds are valid;
+ *   1  receiver and route config sections (receiver_conf_parse and
+ *      alertroute_conf_parse through conf_load): accepted names and kinds
+ *      are valid, routes resolve to configured receivers only, and
+ *      selection picks each receiver at most once;
  *   2  alert fields (labels come from agents): every body built is JSON,
  *      a PagerDuty event stays under its cap, and routing_key goes first.
  * ACGS constitutional hash: cdd01ef066bc6cf2 */
@@ -19,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "alertroute.h"
 #include "conf.h"
 #include "receiver.h"
 
@@ -39,34 +42,79 @@ static void describe(const uint8_t *data, size_t size)
 			abort();
 }
 
+struct sets {
+	struct receiver_set rx;
+	struct alertroute_set routes;
+};
+
 static int on_key(void *user, const char *section, const char *key,
 		  const char *value, struct conf_error *err)
 {
+	struct sets *s = user;
+
+	if (alertroute_conf_section(section))
+		return alertroute_conf_parse(&s->routes, section, key, value,
+					     err);
 	if (!receiver_conf_section(section)) {
 		snprintf(err->msg, sizeof(err->msg), "unknown section");
 		return -ENOENT;
 	}
-	return receiver_conf_parse(user, section, key, value, err);
+	return receiver_conf_parse(&s->rx, section, key, value, err);
+}
+
+/* Routes resolve to receivers of the set; a selection names each
+ * receiver once. */
+static void check_routes(struct sets *s)
+{
+	struct conf_error err = { "" };
+	static const struct label l[] = { { "alertname", "NodeDown" },
+					  { "severity", "critical" },
+					  { "node", "web-1" },
+					  { "team", "ops" } };
+	struct alertroute_pick p[RECEIVER_MAX];
+
+	if (alertroute_conf_finish(&s->routes, &s->rx, &err) < 0) {
+		if (!err.msg[0])
+			abort();
+		return;
+	}
+	for (size_t i = 0; i < s->routes.n; i++)
+		for (size_t k = 0; k < s->routes.v[i].nrx; k++)
+			if (s->routes.v[i].rx[k] >= s->rx.n)
+				abort();
+	size_t n = alertroute_select(&s->routes, s->rx.n, l, 4, p);
+	if (n > RECEIVER_MAX)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].rx >= s->rx.n)
+			abort();
+		for (size_t k = 0; k < i; k++)
+			if (p[k].rx == p[i].rx)
+				abort();
+	}
 }
 
 static void config(const uint8_t *data, size_t size)
 {
-	struct receiver_set set = { 0 };
+	static struct sets sets;
+	struct receiver_set *set_p = &sets.rx;
 	struct conf_error err = { "" };
+
+	memset(&sets, 0, sizeof(sets));
 	/* inih reads a C string. */
 	char *text = malloc(size + 1);
 	if (!text)
 		return;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	int rc = conf_load_string("fuzz.conf", text, size, on_key, &set, &err);
+	int rc = conf_load_string("fuzz.conf", text, size, on_key, &sets, &err);
 	free(text);
 	if (rc < 0 && !err.msg[0])
 		abort(); /* every refusal says why */
-	if (set.n > RECEIVER_MAX)
+	if (set_p->n > RECEIVER_MAX)
 		abort();
-	for (size_t i = 0; i < set.n; i++) {
-		const struct receiver *r = &set.v[i];
+	for (size_t i = 0; i < set_p->n; i++) {
+		const struct receiver *r = &set_p->v[i];
 		size_t n = strlen(r->name);
 		if (n == 0 || n > RECEIVER_NAME_MAX ||
 		    strspn(r->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNO"
@@ -74,10 +122,13 @@ static void config(const uint8_t *data, size_t size)
 			abort();
 		if (!strcmp(receiver_kind_name(r->kind), "unknown"))
 			abort();
-		if (receiver_set_find(&set, r->name) != r)
+		if (receiver_set_find(set_p, r->name) != r)
 			abort(); /* names are unique */
 	}
-	receiver_set_release(&set);
+	if (rc == 0)
+		check_routes(&sets);
+	receiver_set_release(set_p);
+	alertroute_set_release(&sets.routes);
 }
 
 static void check_json(const struct buf *b)
