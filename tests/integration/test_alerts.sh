@@ -256,3 +256,25 @@ esac
 [ "$(sql "SELECT count(*) FROM notifications WHERE status = 'sent' AND receiver = 'pd'")" -ge 4 ] ||
 	fail "notifications: $(sql "SELECT receiver, event, status FROM notifications")"
 pass "alert_events: n1 $tr; the silence and the notifications are recorded"
+
+# ---- SIGHUP: a bad rule file is refused with file:line, a good one taken ----
+[ "$(metric acgs_alert_rules)" = 1 ] || fail "acgs_alert_rules is $(metric acgs_alert_rules)"
+printf 'constitutional_hash: %s\nrules:\n  - name: Broken\n    scope: galaxy\n' "$HASH" >"$TMP/rules/bad.yaml"
+kill -HUP "$SERVER_PID"
+refused() { grep -q "reload rejected, configuration kept: $TMP/rules/bad.yaml:4:" "$TMP/server.log"; }
+wait_until 10 refused || fail "bad rule file not refused with file:line: $(grep reload "$TMP/server.log" | tail -3)"
+[ "$(metric acgs_alert_rules)" = 1 ] || fail "rules changed after a refused reload"
+cat >"$TMP/rules/bad.yaml" <<YAML
+constitutional_hash: $HASH
+rules:
+  - name: CPUVeryHigh
+    scope: node
+    condition: cpu > 0.99
+    for: 10m
+    severity: warning
+    summary: "{{node}} CPU at {{value}}"
+YAML
+kill -HUP "$SERVER_PID"
+two_rules() { [ "$(metric acgs_alert_rules)" = 2 ]; }
+wait_until 10 two_rules || fail "the fixed file was not loaded: $(grep reload "$TMP/server.log" | tail -3)"
+pass "SIGHUP: a bad rule file refused with file:line (rules kept), the fixed one loaded"
