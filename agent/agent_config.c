@@ -81,17 +81,6 @@ static const struct conf_key probe_keys[] = {
 	  3600000 },
 };
 
-static int fail(struct conf_error *err, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(struct conf_error *err, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 static bool label_key_valid(const char *k, size_t n)
 {
 	if (n == 0 || n > 64 || !(isalpha((unsigned char)k[0]) || k[0] == '_'))
@@ -124,27 +113,27 @@ static int parse_labels(struct agent_config *c, const char *value,
 		_cleanup_free_ char *key = NULL, *val = NULL;
 
 		if (!eq)
-			return fail(err, -EINVAL, "'%.*s' is not key=value",
-				    (int)n, p);
+			return conf_fail(err, -EINVAL,
+					 "'%.*s' is not key=value", (int)n, p);
 		key = strndup_trim(p, (size_t)(eq - p));
 		val = strndup_trim(eq + 1, n - (size_t)(eq - p) - 1);
 		if (!key || !val)
-			return fail(err, -ENOMEM, "out of memory");
+			return conf_fail(err, -ENOMEM, "out of memory");
 		if (!label_key_valid(key, strlen(key)))
-			return fail(
+			return conf_fail(
 			    err, -EINVAL,
 			    "label name '%s' must match [A-Za-z_][A-Za-z0-9_]*",
 			    key);
 		if (!*val)
-			return fail(err, -EINVAL, "label '%s' has no value",
-				    key);
+			return conf_fail(err, -EINVAL,
+					 "label '%s' has no value", key);
 		for (size_t i = 0; i < c->nlabels; i++)
 			if (strcmp(c->labels[i].key, key) == 0)
-				return fail(err, -EINVAL,
-					    "label '%s' given twice", key);
+				return conf_fail(err, -EINVAL,
+						 "label '%s' given twice", key);
 		if (c->nlabels == AGENT_MAX_LABELS)
-			return fail(err, -EINVAL, "more than %d labels",
-				    AGENT_MAX_LABELS);
+			return conf_fail(err, -EINVAL, "more than %d labels",
+					 AGENT_MAX_LABELS);
 		c->labels[c->nlabels].key = TAKE_PTR(key);
 		c->labels[c->nlabels].value = TAKE_PTR(val);
 		c->nlabels++;
@@ -170,11 +159,11 @@ static int parse_globs(struct agent_config *c, const char *value,
 		if (n == 0)
 			break;
 		if (c->ncompliance_globs == AGENT_MAX_GLOBS)
-			return fail(err, -EINVAL, "more than %d paths",
-				    AGENT_MAX_GLOBS);
+			return conf_fail(err, -EINVAL, "more than %d paths",
+					 AGENT_MAX_GLOBS);
 		char *g = strndup(p, n);
 		if (!g)
-			return fail(err, -ENOMEM, "out of memory");
+			return conf_fail(err, -ENOMEM, "out of memory");
 		c->compliance_globs[c->ncompliance_globs++] = g;
 		p += n;
 	}
@@ -197,29 +186,30 @@ static int probe_section(struct parse_state *st, const char *section,
 		type = PROBE_TCP;
 		name = section + 10;
 	} else {
-		return fail(err, -ENOENT,
-			    "unknown section (expected [probe.http NAME] or "
-			    "[probe.tcp NAME])");
+		return conf_fail(
+		    err, -ENOENT,
+		    "unknown section (expected [probe.http NAME] or "
+		    "[probe.tcp NAME])");
 	}
 	while (*name == ' ')
 		name++;
 	if (!wire_node_valid(name))
-		return fail(err, -EINVAL,
-			    "probe name '%s' must be 1-64 of [A-Za-z0-9._-]",
-			    name);
+		return conf_fail(
+		    err, -EINVAL,
+		    "probe name '%s' must be 1-64 of [A-Za-z0-9._-]", name);
 	for (size_t i = 0; i < c->nprobes; i++)
 		if (strcmp(c->probes[i].name, name) == 0)
-			return fail(err, -EINVAL, "probe '%s' is defined twice",
-				    name);
+			return conf_fail(err, -EINVAL,
+					 "probe '%s' is defined twice", name);
 	if (c->nprobes == AGENT_MAX_PROBES)
-		return fail(err, -EINVAL, "more than %d probes",
-			    AGENT_MAX_PROBES);
+		return conf_fail(err, -EINVAL, "more than %d probes",
+				 AGENT_MAX_PROBES);
 	st->probe = &c->probes[c->nprobes++];
 	memset(st->probe, 0, sizeof(*st->probe));
 	st->probe->type = type;
 	st->probe->name = strdup(name);
 	if (!st->probe->name)
-		return fail(err, -ENOMEM, "out of memory");
+		return conf_fail(err, -ENOMEM, "out of memory");
 	snprintf(st->probe_section, sizeof(st->probe_section), "%s", section);
 	return 0;
 }
@@ -252,13 +242,13 @@ static int handler(void *user, const char *section, const char *key,
 		if (strcmp(key, "require_hash_marker") == 0) {
 			r = conf_parse_bool(value, &c->require_hash_marker);
 			if (r < 0)
-				return fail(
+				return conf_fail(
 				    err, r,
 				    "'%s' is not a boolean (use yes or no)",
 				    value);
 			return 0;
 		}
-		return fail(err, -ENOENT, "unknown key");
+		return conf_fail(err, -ENOENT, "unknown key");
 	}
 	if (strncmp(section, "probe.", 6) == 0) {
 		r = probe_section(st, section, err);
@@ -267,9 +257,9 @@ static int handler(void *user, const char *section, const char *key,
 		return conf_apply(probe_keys, ARRAY_SIZE(probe_keys), st->probe,
 				  key, value, err);
 	}
-	return fail(err, -ENOENT,
-		    "unknown section (expected agent, mqtt, compliance, "
-		    "probe.http NAME or probe.tcp NAME)");
+	return conf_fail(err, -ENOENT,
+			 "unknown section (expected agent, mqtt, compliance, "
+			 "probe.http NAME or probe.tcp NAME)");
 }
 
 static int default_string(char **field, const char *value)
@@ -287,8 +277,9 @@ static int finish(struct agent_config *c, struct conf_error *err)
 
 	if (!c->node_id) {
 		if (gethostname(host, sizeof(host)) < 0)
-			return fail(err, -errno, "%s: cannot get the hostname",
-				    c->path);
+			return conf_fail(err, -errno,
+					 "%s: cannot get the hostname",
+					 c->path);
 		host[sizeof(host) - 1] = '\0';
 		/* A short hostname is the natural node id. */
 		char *dot = strchr(host, '.');
@@ -303,33 +294,33 @@ static int finish(struct agent_config *c, struct conf_error *err)
 	    (r = default_string(&c->log_level, "info")) < 0 ||
 	    (r = default_string(&c->proc_root, "/proc")) < 0 ||
 	    (r = default_string(&c->sys_root, "/sys")) < 0)
-		return fail(err, -ENOMEM, "out of memory");
+		return conf_fail(err, -ENOMEM, "out of memory");
 
 	if (!wire_node_valid(c->node_id))
-		return fail(
+		return conf_fail(
 		    err, -EINVAL,
 		    "%s: [agent] node_id: '%s' must be 1-64 of [A-Za-z0-9._-]",
 		    c->path, c->node_id);
 	if (strcmp(c->constitutional_hash, ACGS_CONSTITUTIONAL_HASH) != 0)
-		return fail(err, -EINVAL,
-			    "%s: [agent] constitutional_hash: '%s' differs "
-			    "from the compiled-in %s; refusing to start",
-			    c->path, c->constitutional_hash,
-			    ACGS_CONSTITUTIONAL_HASH);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [agent] constitutional_hash: '%s' differs "
+		    "from the compiled-in %s; refusing to start",
+		    c->path, c->constitutional_hash, ACGS_CONSTITUTIONAL_HASH);
 	if (log_level_from_string(c->log_level) < 0)
-		return fail(err, -EINVAL,
-			    "%s: [agent] log_level: '%s' is not error, "
-			    "warning, info or debug",
-			    c->path, c->log_level);
+		return conf_fail(err, -EINVAL,
+				 "%s: [agent] log_level: '%s' is not error, "
+				 "warning, info or debug",
+				 c->path, c->log_level);
 	if (c->reconnect_min > c->reconnect_max)
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] reconnect_min is above reconnect_max",
-			    c->path);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [mqtt] reconnect_min is above reconnect_max", c->path);
 	if ((r = mqtt_conf_finish(&c->mqtt, c->path, c->node_id, err)) < 0)
 		return r;
 	if (c->require_hash_marker == false && !c->manifest &&
 	    c->ncompliance_globs > 0)
-		return fail(
+		return conf_fail(
 		    err, -EINVAL,
 		    "%s: [compliance] paths are set but neither manifest nor "
 		    "require_hash_marker says what to check",
@@ -338,23 +329,25 @@ static int finish(struct agent_config *c, struct conf_error *err)
 	for (size_t i = 0; i < c->nprobes; i++) {
 		struct probe_spec *p = &c->probes[i];
 		if (p->type == PROBE_HTTP && (!p->url || p->host || p->port))
-			return fail(err, -EINVAL,
-				    "%s: [probe.http %s] needs url (and no "
-				    "host or port)",
-				    c->path, p->name);
+			return conf_fail(
+			    err, -EINVAL,
+			    "%s: [probe.http %s] needs url (and no "
+			    "host or port)",
+			    c->path, p->name);
 		if (p->type == PROBE_TCP &&
 		    (!p->host || !p->port || p->url || p->expect_status))
-			return fail(err, -EINVAL,
-				    "%s: [probe.tcp %s] needs host and port "
-				    "(and no url or expect_status)",
-				    c->path, p->name);
+			return conf_fail(
+			    err, -EINVAL,
+			    "%s: [probe.tcp %s] needs host and port "
+			    "(and no url or expect_status)",
+			    c->path, p->name);
 		if (p->type == PROBE_HTTP &&
 		    strncmp(p->url, "http://", 7) != 0 &&
 		    strncmp(p->url, "https://", 8) != 0)
-			return fail(err, -EINVAL,
-				    "%s: [probe.http %s] url: '%s' is not "
-				    "http:// or https://",
-				    c->path, p->name, p->url);
+			return conf_fail(err, -EINVAL,
+					 "%s: [probe.http %s] url: '%s' is not "
+					 "http:// or https://",
+					 c->path, p->name, p->url);
 		if (p->interval == 0)
 			p->interval = c->interval;
 		if (p->timeout == 0)
@@ -371,11 +364,11 @@ static int load(const char *path, const char *text, size_t len,
 	int r;
 
 	if (!c)
-		return fail(err, -ENOMEM, "out of memory");
+		return conf_fail(err, -ENOMEM, "out of memory");
 	defaults(c);
 	c->path = strdup(path);
 	if (!c->path) {
-		r = fail(err, -ENOMEM, "out of memory");
+		r = conf_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	if (text)

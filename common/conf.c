@@ -350,3 +350,13 @@ int conf_apply(const struct conf_key *table, size_t n, void *base,
 	set_err(err, "internal: bad key type");
 	return -EINVAL;
 }
+
+int conf_fail(struct conf_error *err, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return rc;
+}

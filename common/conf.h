@@ -68,6 +68,11 @@ int conf_parse_bool(const char *s, bool *ret);
 int conf_parse_size(const char *s, uint64_t *ret);
 int conf_parse_seconds(const char *s, double *ret);
 
+/* Fill err->msg from fmt and return rc, for handlers and validators:
+ * `return conf_fail(err, -EINVAL, "must be ...", ...);`. */
+int conf_fail(struct conf_error *err, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Replace *dst by a copy of value. Returns 0 or -ENOMEM. */
 int conf_set_string(char **dst, const char *value);
 

@@ -37,17 +37,6 @@ static const struct conf_key mqtt_keys[] = {
 	  0 },
 };
 
-static int fail(struct conf_error *err, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(struct conf_error *err, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 void mqtt_conf_init(struct mqtt_conf *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -72,14 +61,16 @@ static int read_password_file(struct mqtt_conf *m, const char *path,
 
 	fd = open(m->password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return fail(err, -errno, "%s: [mqtt] password_file: %s: %s",
-			    path, m->password_file, strerror(errno));
+		return conf_fail(err, -errno,
+				 "%s: [mqtt] password_file: %s: %s", path,
+				 m->password_file, strerror(errno));
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0)
-		return fail(err, -errno, "%s: [mqtt] password_file: %s: %s",
-			    path, m->password_file, strerror(errno));
+		return conf_fail(err, -errno,
+				 "%s: [mqtt] password_file: %s: %s", path,
+				 m->password_file, strerror(errno));
 	if (n > PASSWORD_FILE_MAX)
-		return fail(
+		return conf_fail(
 		    err, -EFBIG,
 		    "%s: [mqtt] password_file: %s is larger than %d bytes",
 		    path, m->password_file, PASSWORD_FILE_MAX);
@@ -90,9 +81,10 @@ static int read_password_file(struct mqtt_conf *m, const char *path,
 		n--;
 	buf[n] = '\0';
 	if (memchr(buf, '\0', (size_t)n))
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] password_file: %s holds a NUL byte",
-			    path, m->password_file);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [mqtt] password_file: %s holds a NUL byte", path,
+		    m->password_file);
 	r = conf_set_string(&m->password, buf);
 	sodium_memzero(buf, sizeof(buf));
 	return r;
@@ -106,30 +98,33 @@ int mqtt_conf_finish(struct mqtt_conf *m, const char *path,
 	     conf_set_string(&m->topic_root, WIRE_DEFAULT_ROOT) < 0) ||
 	    (!m->client_id && default_client_id &&
 	     conf_set_string(&m->client_id, default_client_id) < 0))
-		return fail(err, -ENOMEM, "out of memory");
+		return conf_fail(err, -ENOMEM, "out of memory");
 	if (m->topic_root[0] == '\0' || strpbrk(m->topic_root, "+#") ||
 	    m->topic_root[strlen(m->topic_root) - 1] == '/')
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] topic_root: '%s' must be a topic "
-			    "without wildcards or a trailing /",
-			    path, m->topic_root);
+		return conf_fail(err, -EINVAL,
+				 "%s: [mqtt] topic_root: '%s' must be a topic "
+				 "without wildcards or a trailing /",
+				 path, m->topic_root);
 	if (m->password && m->password_file)
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] password and password_file are both "
-			    "set; keep one",
-			    path);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [mqtt] password and password_file are both "
+		    "set; keep one",
+		    path);
 	if ((m->password || m->password_file) && !m->username)
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] a password needs a username", path);
+		return conf_fail(err, -EINVAL,
+				 "%s: [mqtt] a password needs a username",
+				 path);
 	if (!!m->cert_file != !!m->key_file)
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] cert_file and key_file go together",
-			    path);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [mqtt] cert_file and key_file go together", path);
 	if (m->cert_file && !m->ca_file)
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] cert_file needs ca_file (TLS is on "
-			    "when ca_file is set)",
-			    path);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [mqtt] cert_file needs ca_file (TLS is on "
+		    "when ca_file is set)",
+		    path);
 	if (m->password_file)
 		return read_password_file(m, path, err);
 	return 0;

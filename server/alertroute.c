@@ -15,17 +15,6 @@
 
 #define PREFIX "route "
 
-static int fail(struct conf_error *err, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(struct conf_error *err, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 #define KEY(n, t, f, lo, hi)                                                   \
 	{                                                                      \
 		n, t, offsetof(struct alertroute, f), lo, hi                   \
@@ -78,18 +67,20 @@ int alertroute_conf_parse(struct alertroute_set *set, const char *section,
 	while (*name == ' ' || *name == '\t')
 		name++;
 	if (!name_valid(name))
-		return fail(err, -EINVAL,
-			    "route name '%.*s' must be 1-%d of [A-Za-z0-9._-] "
-			    "(write [route NAME])",
-			    32, name, ALERTROUTE_NAME_MAX);
+		return conf_fail(
+		    err, -EINVAL,
+		    "route name '%.*s' must be 1-%d of [A-Za-z0-9._-] "
+		    "(write [route NAME])",
+		    32, name, ALERTROUTE_NAME_MAX);
 	r = route_find(set, name);
 	if (r && strcmp(set->last_section, section) != 0)
-		return fail(err, -EEXIST,
-			    "a route named '%s' is already configured", name);
+		return conf_fail(err, -EEXIST,
+				 "a route named '%s' is already configured",
+				 name);
 	if (!r) {
 		if (set->n >= ALERTROUTE_MAX)
-			return fail(err, -ENOSPC, "more than %d routes",
-				    ALERTROUTE_MAX);
+			return conf_fail(err, -ENOSPC, "more than %d routes",
+					 ALERTROUTE_MAX);
 		r = &set->v[set->n++];
 		memset(r, 0, sizeof(*r));
 		snprintf(r->name, sizeof(r->name), "%s", name);
@@ -104,10 +95,10 @@ int alertroute_conf_parse(struct alertroute_set *set, const char *section,
 	int rc =
 	    conf_apply(route_keys, ARRAY_SIZE(route_keys), r, key, value, err);
 	if (rc == -ENOENT)
-		return fail(err, -ENOENT,
-			    "unknown key (routes take match, receivers, "
-			    "continue, group_wait, group_interval, "
-			    "repeat_interval)");
+		return conf_fail(err, -ENOENT,
+				 "unknown key (routes take match, receivers, "
+				 "continue, group_wait, group_interval, "
+				 "repeat_interval)");
 	return rc;
 }
 
@@ -126,19 +117,21 @@ static int resolve_receivers(struct alertroute *r,
 			break;
 		char name[RECEIVER_NAME_MAX + 1];
 		if (n > RECEIVER_NAME_MAX)
-			return fail(err, -EINVAL,
-				    "[route %s] receivers: '%.*s' is not a "
-				    "configured receiver",
-				    r->name, 32, p);
+			return conf_fail(
+			    err, -EINVAL,
+			    "[route %s] receivers: '%.*s' is not a "
+			    "configured receiver",
+			    r->name, 32, p);
 		memcpy(name, p, n);
 		name[n] = '\0';
 		p += n;
 		const struct receiver *x = receiver_set_find(rs, name);
 		if (!x)
-			return fail(err, -EINVAL,
-				    "[route %s] receivers: '%s' is not a "
-				    "configured receiver ([receiver.KIND %s])",
-				    r->name, name, name);
+			return conf_fail(
+			    err, -EINVAL,
+			    "[route %s] receivers: '%s' is not a "
+			    "configured receiver ([receiver.KIND %s])",
+			    r->name, name, name);
 		unsigned idx = (unsigned)(x - rs->v);
 		bool dup = false;
 		for (size_t i = 0; i < r->nrx; i++)
@@ -147,10 +140,11 @@ static int resolve_receivers(struct alertroute *r,
 			r->rx[r->nrx++] = idx;
 	}
 	if (r->nrx == 0)
-		return fail(err, -EINVAL,
-			    "[route %s] receivers: at least one receiver is "
-			    "required",
-			    r->name);
+		return conf_fail(
+		    err, -EINVAL,
+		    "[route %s] receivers: at least one receiver is "
+		    "required",
+		    r->name);
 	return 0;
 }
 
@@ -164,8 +158,8 @@ int alertroute_conf_finish(struct alertroute_set *set,
 		matchers_release(&r->matchers);
 		if (matchers_parse(r->match ? r->match : "", &r->matchers, why,
 				   sizeof(why)) < 0)
-			return fail(err, -EINVAL, "[route %s] match: %s",
-				    r->name, why);
+			return conf_fail(err, -EINVAL, "[route %s] match: %s",
+					 r->name, why);
 		int rc = resolve_receivers(r, rs, err);
 		if (rc < 0)
 			return rc;

@@ -39,17 +39,6 @@
 /* Of a response body, what is parsed for a description. */
 #define RESPONSE_PARSE_MAX (64 * 1024)
 
-static int fail(struct conf_error *err, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(struct conf_error *err, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 static const char *const kind_names[] = {
 	[RECEIVER_PAGERDUTY] = "pagerduty",
 	[RECEIVER_SLACK] = "slack",
@@ -134,21 +123,22 @@ static int parse_section(const char *section, enum receiver_kind *ret_kind,
 		    strncmp(p, kind_names[k], kl) == 0)
 			break;
 	if (k == ARRAY_SIZE(kind_names))
-		return fail(err, -EINVAL,
-			    "receiver kind '%.*s' is not pagerduty, slack, "
-			    "webhook or alertmanager (write [receiver.KIND "
-			    "NAME])",
-			    (int)(kl > 32 ? 32 : kl), p);
+		return conf_fail(
+		    err, -EINVAL,
+		    "receiver kind '%.*s' is not pagerduty, slack, "
+		    "webhook or alertmanager (write [receiver.KIND "
+		    "NAME])",
+		    (int)(kl > 32 ? 32 : kl), p);
 	p += kl;
 	while (*p == ' ' || *p == '\t')
 		p++;
 	size_t nl = strlen(p);
 	if (!name_valid(p, nl))
-		return fail(err, -EINVAL,
-			    "receiver name '%.*s' must be 1-%d of "
-			    "[A-Za-z0-9._-] (write [receiver.%s NAME])",
-			    (int)(nl > 40 ? 40 : nl), p, RECEIVER_NAME_MAX,
-			    kind_names[k]);
+		return conf_fail(err, -EINVAL,
+				 "receiver name '%.*s' must be 1-%d of "
+				 "[A-Za-z0-9._-] (write [receiver.%s NAME])",
+				 (int)(nl > 40 ? 40 : nl), p, RECEIVER_NAME_MAX,
+				 kind_names[k]);
 	*ret_kind = (enum receiver_kind)k;
 	memcpy(name, p, nl + 1);
 	return 0;
@@ -178,14 +168,14 @@ int receiver_conf_parse(struct receiver_set *set, const char *section,
 	r = (struct receiver *)receiver_set_find(set, name);
 	bool same = strcmp(set->last_section, section) == 0;
 	if (r && (!same || r->kind != kind))
-		return fail(err, -EEXIST,
-			    "a receiver named '%s' is already configured "
-			    "(names are unique across kinds)",
-			    name);
+		return conf_fail(err, -EEXIST,
+				 "a receiver named '%s' is already configured "
+				 "(names are unique across kinds)",
+				 name);
 	if (!r) {
 		if (set->n >= RECEIVER_MAX)
-			return fail(err, -ENOSPC, "more than %d receivers",
-				    RECEIVER_MAX);
+			return conf_fail(err, -ENOSPC, "more than %d receivers",
+					 RECEIVER_MAX);
 		r = &set->v[set->n++];
 		memset(r, 0, sizeof(*r));
 		r->kind = kind;
@@ -194,15 +184,17 @@ int receiver_conf_parse(struct receiver_set *set, const char *section,
 			 section);
 	}
 	if (strcmp(key, "routing_key") == 0 && kind == RECEIVER_PAGERDUTY)
-		return fail(err, -EINVAL,
-			    "the routing key does not go in the config file "
-			    "(copied, templated, backed up): use "
-			    "routing_key_file or routing_key_env");
+		return conf_fail(
+		    err, -EINVAL,
+		    "the routing key does not go in the config file "
+		    "(copied, templated, backed up): use "
+		    "routing_key_file or routing_key_env");
 	rc = conf_apply(kind_keys[kind].keys, kind_keys[kind].n, r, key, value,
 			err);
 	if (rc == -ENOENT)
-		return fail(err, -ENOENT, "unknown key (%s receivers take %s)",
-			    kind_names[kind], kind_keys[kind].list);
+		return conf_fail(err, -ENOENT,
+				 "unknown key (%s receivers take %s)",
+				 kind_names[kind], kind_keys[kind].list);
 	return rc;
 }
 
@@ -248,42 +240,43 @@ static int read_secret(const char *file, char **ret, const char *path,
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		rc = -errno;
-		return fail(err, rc, "%s: [receiver.%s %s] %s: %s: %s", path,
-			    kind_names[r->kind], r->name, key, file,
-			    strerror(-rc));
+		return conf_fail(err, rc, "%s: [receiver.%s %s] %s: %s: %s",
+				 path, kind_names[r->kind], r->name, key, file,
+				 strerror(-rc));
 	}
 	buf = malloc(SECRET_FILE_MAX + 1);
 	if (!buf)
-		return fail(err, -ENOMEM, "out of memory");
+		return conf_fail(err, -ENOMEM, "out of memory");
 	for (;;) {
 		ssize_t n = read(fd, buf + len, SECRET_FILE_MAX + 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			rc = -errno;
-			fail(err, rc, "%s: [receiver.%s %s] %s: %s: %s", path,
-			     kind_names[r->kind], r->name, key, file,
-			     strerror(-rc));
+			conf_fail(err, rc, "%s: [receiver.%s %s] %s: %s: %s",
+				  path, kind_names[r->kind], r->name, key, file,
+				  strerror(-rc));
 			goto out;
 		}
 		if (n == 0)
 			break;
 		len += (size_t)n;
 		if (len > SECRET_FILE_MAX) {
-			rc = fail(err, -EFBIG,
-				  "%s: [receiver.%s %s] %s: %s is larger than "
-				  "%d bytes",
-				  path, kind_names[r->kind], r->name, key, file,
-				  SECRET_FILE_MAX);
+			rc = conf_fail(
+			    err, -EFBIG,
+			    "%s: [receiver.%s %s] %s: %s is larger than "
+			    "%d bytes",
+			    path, kind_names[r->kind], r->name, key, file,
+			    SECRET_FILE_MAX);
 			goto out;
 		}
 	}
 	buf[len] = '\0';
 	if (memchr(buf, '\0', len)) {
-		rc = fail(err, -EINVAL,
-			  "%s: [receiver.%s %s] %s: %s holds a "
-			  "NUL byte",
-			  path, kind_names[r->kind], r->name, key, file);
+		rc = conf_fail(err, -EINVAL,
+			       "%s: [receiver.%s %s] %s: %s holds a "
+			       "NUL byte",
+			       path, kind_names[r->kind], r->name, key, file);
 		goto out;
 	}
 	size_t start = 0;
@@ -294,7 +287,7 @@ static int read_secret(const char *file, char **ret, const char *path,
 	buf[len] = '\0';
 	*ret = strdup(buf + start);
 	if (!*ret)
-		rc = fail(err, -ENOMEM, "out of memory");
+		rc = conf_fail(err, -ENOMEM, "out of memory");
 out:
 	sodium_memzero(buf, SECRET_FILE_MAX + 1);
 	return rc;
@@ -309,10 +302,11 @@ static int load_routing_key(struct receiver *r, const char *path,
 	int rc = 0;
 
 	if (!!r->routing_key_file == !!r->routing_key_env)
-		return fail(err, -EINVAL,
-			    "%s: [receiver.pagerduty %s] set exactly one of "
-			    "routing_key_file and routing_key_env",
-			    path, r->name);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [receiver.pagerduty %s] set exactly one of "
+		    "routing_key_file and routing_key_env",
+		    path, r->name);
 	if (r->routing_key_file) {
 		rc = read_secret(r->routing_key_file, &secret, path, r, key,
 				 err);
@@ -321,10 +315,11 @@ static int load_routing_key(struct receiver *r, const char *path,
 	} else {
 		const char *v = getenv(r->routing_key_env);
 		if (!v || !*v)
-			return fail(err, -ENOENT,
-				    "%s: [receiver.pagerduty %s] %s: the "
-				    "environment variable %s is not set",
-				    path, r->name, key, r->routing_key_env);
+			return conf_fail(err, -ENOENT,
+					 "%s: [receiver.pagerduty %s] %s: the "
+					 "environment variable %s is not set",
+					 path, r->name, key,
+					 r->routing_key_env);
 		size_t a = 0, b = strlen(v);
 		while (a < b && isspace((unsigned char)v[a]))
 			a++;
@@ -332,16 +327,17 @@ static int load_routing_key(struct receiver *r, const char *path,
 			b--;
 		secret = strndup(v + a, b - a);
 		if (!secret)
-			return fail(err, -ENOMEM, "out of memory");
+			return conf_fail(err, -ENOMEM, "out of memory");
 	}
 	size_t n = strlen(secret);
 	if (n != RECEIVER_ROUTING_KEY_LEN || !token_chars(secret))
-		rc = fail(err, -EINVAL,
-			  "%s: [receiver.pagerduty %s] %s: the routing key "
-			  "must be %d printable characters without spaces "
-			  "(it has %zu characters%s)",
-			  path, r->name, key, RECEIVER_ROUTING_KEY_LEN, n,
-			  token_chars(secret) ? "" : ", some not printable");
+		rc = conf_fail(
+		    err, -EINVAL,
+		    "%s: [receiver.pagerduty %s] %s: the routing key "
+		    "must be %d printable characters without spaces "
+		    "(it has %zu characters%s)",
+		    path, r->name, key, RECEIVER_ROUTING_KEY_LEN, n,
+		    token_chars(secret) ? "" : ", some not printable");
 	else
 		memcpy(r->routing_key, secret, n + 1);
 	sodium_memzero(secret, n);
@@ -358,12 +354,12 @@ static int load_bearer_token(struct receiver *r, const char *path,
 		return rc;
 	size_t n = strlen(r->bearer_token);
 	if (n == 0 || n > RECEIVER_TOKEN_MAX || !token_chars(r->bearer_token))
-		return fail(err, -EINVAL,
-			    "%s: [receiver.webhook %s] bearer_token_file: %s "
-			    "must hold 1-%d printable characters without "
-			    "spaces (it holds %zu)",
-			    path, r->name, r->bearer_token_file,
-			    RECEIVER_TOKEN_MAX, n);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [receiver.webhook %s] bearer_token_file: %s "
+		    "must hold 1-%d printable characters without "
+		    "spaces (it holds %zu)",
+		    path, r->name, r->bearer_token_file, RECEIVER_TOKEN_MAX, n);
 	return 0;
 }
 
@@ -374,18 +370,19 @@ static int finish_one(struct receiver *r, const char *path,
 
 	if (!r->url && r->kind == RECEIVER_PAGERDUTY &&
 	    conf_set_string(&r->url, RECEIVER_PD_DEFAULT_URL) < 0)
-		return fail(err, -ENOMEM, "out of memory");
+		return conf_fail(err, -ENOMEM, "out of memory");
 	if (!r->url)
-		return fail(err, -EINVAL,
-			    "%s: [receiver.%s %s] url is required", path, kn,
-			    r->name);
+		return conf_fail(err, -EINVAL,
+				 "%s: [receiver.%s %s] url is required", path,
+				 kn, r->name);
 	/* The URL is not echoed: a Slack webhook URL is itself a secret. */
 	if (!url_valid(r->url))
-		return fail(err, -EINVAL,
-			    "%s: [receiver.%s %s] url: not an http:// or "
-			    "https:// URL of at most %d characters without "
-			    "spaces",
-			    path, kn, r->name, URL_MAX);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [receiver.%s %s] url: not an http:// or "
+		    "https:// URL of at most %d characters without "
+		    "spaces",
+		    path, kn, r->name, URL_MAX);
 	if (r->kind == RECEIVER_ALERTMANAGER) {
 		static const char api[] = "/api/v2/alerts";
 		size_t n = strlen(r->url);
@@ -396,7 +393,7 @@ static int finish_one(struct receiver *r, const char *path,
 		char *full = NULL;
 		if (asprintf(&full, "%.*s%s", (int)n, r->url, has ? "" : api) <
 		    0)
-			return fail(err, -ENOMEM, "out of memory");
+			return conf_fail(err, -ENOMEM, "out of memory");
 		free(r->url);
 		r->url = full;
 	}

@@ -108,17 +108,6 @@ static const struct {
 	{ "auth", auth_keys, ARRAY_SIZE(auth_keys) },
 };
 
-static int fail(struct conf_error *err, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(struct conf_error *err, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return rc;
-}
-
 static int handler(void *user, const char *section, const char *key,
 		   const char *value, struct conf_error *err)
 {
@@ -142,10 +131,11 @@ static int handler(void *user, const char *section, const char *key,
 		if (strcmp(section, sections[i].name) == 0)
 			return conf_apply(sections[i].keys, sections[i].nkeys,
 					  c, key, value, err);
-	return fail(err, -ENOENT,
-		    "unknown section (expected server, mqtt, postgres, redis, "
-		    "scoring, auth, alerts, receiver.KIND NAME or route "
-		    "NAME)");
+	return conf_fail(
+	    err, -ENOENT,
+	    "unknown section (expected server, mqtt, postgres, redis, "
+	    "scoring, auth, alerts, receiver.KIND NAME or route "
+	    "NAME)");
 }
 
 static int set_default(char **field, const char *value)
@@ -162,10 +152,11 @@ static int parse_listen(struct server_config *c, struct conf_error *err)
 	size_t hl;
 
 	if (!colon || conf_parse_u64(colon + 1, 1, 65535, &port) < 0)
-		return fail(err, -EINVAL,
-			    "%s: [server] listen: '%s' is not host:port (e.g. "
-			    "127.0.0.1:8080)",
-			    c->path, s);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [server] listen: '%s' is not host:port (e.g. "
+		    "127.0.0.1:8080)",
+		    c->path, s);
 	hl = (size_t)(colon - s);
 	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
 		s++;
@@ -174,7 +165,7 @@ static int parse_listen(struct server_config *c, struct conf_error *err)
 	free(c->listen_host);
 	c->listen_host = strndup(s, hl);
 	if (!c->listen_host)
-		return fail(err, -ENOMEM, "out of memory");
+		return conf_fail(err, -ENOMEM, "out of memory");
 	c->listen_port = (unsigned)port;
 	return 0;
 }
@@ -186,12 +177,13 @@ static int finish(struct server_config *c, struct conf_error *err)
 
 	if (!c->replica_id) {
 		if (gethostname(host, sizeof(host)) < 0)
-			return fail(err, -errno, "%s: cannot get the hostname",
-				    c->path);
+			return conf_fail(err, -errno,
+					 "%s: cannot get the hostname",
+					 c->path);
 		host[sizeof(host) - 1] = '\0';
 		host[strcspn(host, ".")] = '\0';
 		if (conf_set_string(&c->replica_id, host) < 0)
-			return fail(err, -ENOMEM, "out of memory");
+			return conf_fail(err, -ENOMEM, "out of memory");
 	}
 	if (set_default(&c->listen, "127.0.0.1:8080") < 0 ||
 	    set_default(&c->state_dir, "/var/lib/acgs-server") < 0 ||
@@ -199,58 +191,61 @@ static int finish(struct server_config *c, struct conf_error *err)
 	    set_default(&c->constitutional_hash, ACGS_CONSTITUTIONAL_HASH) <
 		0 ||
 	    set_default(&c->shared_group, "acgs-server") < 0)
-		return fail(err, -ENOMEM, "out of memory");
+		return conf_fail(err, -ENOMEM, "out of memory");
 	if ((r = parse_listen(c, err)) < 0)
 		return r;
 	if (strcmp(c->constitutional_hash, ACGS_CONSTITUTIONAL_HASH) != 0)
-		return fail(err, -EINVAL,
-			    "%s: [server] constitutional_hash: '%s' differs "
-			    "from the compiled-in %s; refusing to start",
-			    c->path, c->constitutional_hash,
-			    ACGS_CONSTITUTIONAL_HASH);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [server] constitutional_hash: '%s' differs "
+		    "from the compiled-in %s; refusing to start",
+		    c->path, c->constitutional_hash, ACGS_CONSTITUTIONAL_HASH);
 	if (log_level_from_string(c->log_level) < 0)
-		return fail(err, -EINVAL,
-			    "%s: [server] log_level: '%s' is not error, "
-			    "warning, info or debug",
-			    c->path, c->log_level);
+		return conf_fail(err, -EINVAL,
+				 "%s: [server] log_level: '%s' is not error, "
+				 "warning, info or debug",
+				 c->path, c->log_level);
 	if (!wire_node_valid(c->replica_id))
-		return fail(err, -EINVAL,
-			    "%s: [server] replica_id: '%s' must be 1-64 of "
-			    "[A-Za-z0-9._-]",
-			    c->path, c->replica_id);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [server] replica_id: '%s' must be 1-64 of "
+		    "[A-Za-z0-9._-]",
+		    c->path, c->replica_id);
 	if (!wire_node_valid(c->shared_group))
-		return fail(err, -EINVAL,
-			    "%s: [mqtt] shared_group: '%s' must be 1-64 of "
-			    "[A-Za-z0-9._-]",
-			    c->path, c->shared_group);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [mqtt] shared_group: '%s' must be 1-64 of "
+		    "[A-Za-z0-9._-]",
+		    c->path, c->shared_group);
 	if (!c->conninfo)
-		return fail(err, -EINVAL,
-			    "%s: [postgres] conninfo is required (e.g. "
-			    "host=127.0.0.1 dbname=acgs user=acgs)",
-			    c->path);
+		return conf_fail(err, -EINVAL,
+				 "%s: [postgres] conninfo is required (e.g. "
+				 "host=127.0.0.1 dbname=acgs user=acgs)",
+				 c->path);
 	struct hot_url u;
 	if (c->redis_url && c->redis_url[0] &&
 	    hotstate_parse_url(c->redis_url, &u) < 0)
-		return fail(err, -EINVAL,
-			    "%s: [redis] url: '%s' is not "
-			    "redis://[:password@]host[:port][/db] or "
-			    "unix:///path",
-			    c->path, c->redis_url);
+		return conf_fail(err, -EINVAL,
+				 "%s: [redis] url: '%s' is not "
+				 "redis://[:password@]host[:port][/db] or "
+				 "unix:///path",
+				 c->path, c->redis_url);
 	if ((r = receiver_conf_finish(&c->receivers, c->path, err)) < 0)
 		return r;
 	if ((r = alertroute_conf_finish(&c->routes, &c->receivers, err)) < 0) {
 		char m[CONF_ERR_LEN];
 		snprintf(m, sizeof(m), "%s", err->msg);
-		return fail(err, r, "%s: %s", c->path, m);
+		return conf_fail(err, r, "%s: %s", c->path, m);
 	}
 	if (c->routes.n && !c->rules_dir)
-		return fail(err, -EINVAL,
-			    "%s: [route ...] sections need [alerts] rules_dir",
-			    c->path);
+		return conf_fail(
+		    err, -EINVAL,
+		    "%s: [route ...] sections need [alerts] rules_dir",
+		    c->path);
 	char cid[128];
 	if (server_config_client_id(c, cid, sizeof(cid)) < 0)
-		return fail(err, -EINVAL, "%s: [server] replica_id too long",
-			    c->path);
+		return conf_fail(err, -EINVAL,
+				 "%s: [server] replica_id too long", c->path);
 	return mqtt_conf_finish(&c->mqtt, c->path, cid, err);
 }
 
@@ -261,7 +256,7 @@ static int load(const char *path, const char *text, size_t len,
 	int r;
 
 	if (!c)
-		return fail(err, -ENOMEM, "out of memory");
+		return conf_fail(err, -ENOMEM, "out of memory");
 	mqtt_conf_init(&c->mqtt);
 	c->batch_max = 1000;
 	c->flush_interval = 0.2;
@@ -270,7 +265,7 @@ static int load(const char *path, const char *text, size_t len,
 	c->lease_ttl = 10;
 	c->path = strdup(path);
 	if (!c->path) {
-		r = fail(err, -ENOMEM, "out of memory");
+		r = conf_fail(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	r = text ? conf_load_string(path, text, len, handler, c, err)
