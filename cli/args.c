@@ -344,21 +344,6 @@ static const char *option_name(int c)
 		return -EINVAL;                                                \
 	} while (0)
 
-static bool utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s);
-
-	while (n) {
-		size_t len = utf8_decode(p, n, NULL);
-		if (!len)
-			return false;
-		p += len;
-		n -= len;
-	}
-	return true;
-}
-
 /* Text the server takes as a JSON string of 1 to max bytes of UTF-8: a
  * comment typed in a Latin-1 terminal is refused here, not by the server
  * after the request. */
@@ -369,7 +354,7 @@ static int take_text(const char *opt, const char *v, size_t max,
 
 	if (n == 0 || n > max)
 		FAIL("--%s: %zu bytes, not 1 to %zu", opt, n, max);
-	if (!utf8_valid(v))
+	if (!utf8_valid_str(v))
 		FAIL("--%s: not valid UTF-8 (check the terminal's encoding)",
 		     opt);
 	*ret = v;
@@ -517,7 +502,7 @@ static int take_option(struct args *a, int c, const char *v,
 	case OPT_MATCH:
 		if (a->nmatch == ARGS_MATCH_MAX)
 			FAIL("--match: at most %d matchers", ARGS_MATCH_MAX);
-		if (!matcher_looks_valid(v) || !utf8_valid(v))
+		if (!matcher_looks_valid(v) || !utf8_valid_str(v))
 			FAIL("--match '%s': not NAME=VALUE, NAME!=VALUE, "
 			     "NAME=~REGEX or NAME!~REGEX",
 			     v);

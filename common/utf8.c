@@ -2,6 +2,8 @@
 
 #include "utf8.h"
 
+#include <string.h>
+
 size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
 	uint32_t c = s[0], min;
@@ -33,4 +35,19 @@ size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 	if (cp)
 		*cp = c;
 	return len;
+}
+
+bool utf8_valid_str(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+
+	while (n) {
+		size_t len = utf8_decode(p, n, NULL);
+		if (!len)
+			return false;
+		p += len;
+		n -= len;
+	}
+	return true;
 }

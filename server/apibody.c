@@ -113,30 +113,15 @@ void apibody_token_generate(char *out, unsigned char sha256[32])
 	sodium_memzero(raw, sizeof(raw));
 }
 
-static bool utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s);
-
-	while (n) {
-		size_t len = utf8_decode(p, n, NULL);
-		if (!len)
-			return false;
-		p += len;
-		n -= len;
-	}
-	return true;
-}
-
 /* Every string and member name under j is UTF-8. */
 static bool utf8_tree(const cJSON *j)
 {
 	const cJSON *it;
 
-	if (j->string && !utf8_valid(j->string))
+	if (j->string && !utf8_valid_str(j->string))
 		return false;
 	if (cJSON_IsString(j))
-		return utf8_valid(j->valuestring);
+		return utf8_valid_str(j->valuestring);
 	cJSON_ArrayForEach(it, j)
 	{
 		if (!utf8_tree(it))
@@ -195,7 +180,7 @@ static cJSON *parse_object(const char *body, size_t len, char *err,
 static int unknown_key(const cJSON *it, char *err, size_t errlen)
 {
 	/* Echo the key only when it is short, readable text. */
-	if (strlen(it->string) <= 64 && utf8_valid(it->string))
+	if (strlen(it->string) <= 64 && utf8_valid_str(it->string))
 		return fail(err, errlen, "%s: unknown key", it->string);
 	return fail(err, errlen, "body: an unknown key");
 }
@@ -221,7 +206,7 @@ static int take_text(const cJSON *it, size_t max, bool may_be_empty, char *out,
 	if (!cJSON_IsString(it) || n > max || (!n && !may_be_empty))
 		return fail(err, errlen, "%s: must be a string of %d-%zu bytes",
 			    it->string, may_be_empty ? 0 : 1, max);
-	if (!utf8_valid(it->valuestring))
+	if (!utf8_valid_str(it->valuestring))
 		return fail(err, errlen, "%s: not valid UTF-8", it->string);
 	memcpy(out, it->valuestring, n + 1);
 	return 0;
