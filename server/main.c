@@ -12,6 +12,8 @@
 #include "log.h"
 #include "sigfd.h"
 #include "server.h"
+#include "alertrule.h"
+#include "score.h"
 #include "server_config.h"
 #include "store.h"
 
@@ -141,6 +143,36 @@ static int token_create(struct server_config *cfg, int argc, char **argv)
 	return 0;
 }
 
+/* --check-config: the files the configuration names (scoring policy,
+ * alert rules) are read and validated as a start would. */
+static int check_files(const struct server_config *cfg)
+{
+	struct score_policy p;
+	struct alertrule_set *rules = NULL;
+	char err[ALERTRULE_ERR_LEN];
+	int r = 0;
+
+	score_policy_default(&p);
+	if (cfg->policy &&
+	    (r = score_policy_load(cfg->policy, &p, err, sizeof(err))) < 0)
+		fprintf(stderr, "acgs-server: %s\n", err);
+	score_policy_release(&p);
+	if (r == 0 && cfg->rules_dir &&
+	    (r = alertrule_load_dir(cfg->rules_dir, &rules, err, sizeof(err))) <
+		0)
+		fprintf(stderr, "acgs-server: %s\n", err);
+	if (r < 0)
+		return r;
+	printf("%s: configuration is valid (replica %s, broker %s:%u)\n",
+	       cfg->path, cfg->replica_id, cfg->mqtt.host, cfg->mqtt.port);
+	if (rules)
+		printf("alerts: %zu rules from %s, %zu receivers, %zu routes\n",
+		       rules->n, cfg->rules_dir, cfg->receivers.n,
+		       cfg->routes.n);
+	alertrule_set_free(rules);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct server_config *cfg = NULL;
@@ -162,11 +194,9 @@ int main(int argc, char **argv)
 	}
 	log_max_level = log_level_from_string(cfg->log_level);
 	if (arg.check_config) {
-		printf(
-		    "%s: configuration is valid (replica %s, broker %s:%u)\n",
-		    cfg->path, cfg->replica_id, cfg->mqtt.host, cfg->mqtt.port);
+		r = check_files(cfg);
 		server_config_free(cfg);
-		return EXIT_SUCCESS;
+		return r < 0 ? EXIT_CONFIG : EXIT_SUCCESS;
 	}
 	if (optind < argc) {
 		if (strcmp(argv[optind], "token") == 0 && optind + 1 < argc &&

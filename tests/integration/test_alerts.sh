@@ -85,7 +85,17 @@ timeout = 5
 [receiver.alertmanager am]
 url = $AM_URL
 CONF
-"$SERVER" --config "$TMP/server.conf" --check-config >/dev/null || fail "check-config"
+"$SERVER" --config "$TMP/server.conf" --check-config >"$TMP/check.out" || fail "check-config"
+grep -q "^alerts: 1 rules from $TMP/rules, 2 receivers, 0 routes\$" "$TMP/check.out" || fail "check-config: $(cat "$TMP/check.out")"
+mkdir -p "$TMP/rules-bad"
+printf 'constitutional_hash: %s\nrules:\n  - name: X\n    scope: node\n    condition: cpu >> 1\n' "$HASH" >"$TMP/rules-bad/x.yaml"
+sed "s|^rules_dir = .*|rules_dir = $TMP/rules-bad|" "$TMP/server.conf" >"$TMP/server-bad.conf"
+set +e
+"$SERVER" --config "$TMP/server-bad.conf" --check-config >/dev/null 2>"$TMP/check.err"
+st=$?
+set -e
+[ $st -eq 2 ] && grep -q "$TMP/rules-bad/x.yaml:5:" "$TMP/check.err" || fail "check-config of a bad rule: exit $st, $(cat "$TMP/check.err")"
+pass "--check-config reads the rules: a good set counted, a bad file named with file:line (exit 2)"
 "$SERVER" --config "$TMP/server.conf" --migrate >/dev/null || fail "migrate"
 operator=$("$SERVER" --config "$TMP/server.conf" token create --role operator --name it-operator 2>/dev/null | tail -n1)
 viewer=$("$SERVER" --config "$TMP/server.conf" token create --role viewer --name it-viewer 2>/dev/null | tail -n1)
