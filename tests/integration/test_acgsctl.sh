@@ -11,7 +11,7 @@
 SERVER="$ACGS_BUILDDIR/server/acgs-server"
 CTL="$ACGS_BUILDDIR/cli/acgsctl"
 # A failure while the server is stopped must not leave it stopped.
-trap 'st=$?; [ -z "${SERVER_PID:-}" ] || kill -CONT "$SERVER_PID" 2>/dev/null || true; pg_stop; (exit $st); cleanup' EXIT
+trap 'st=$?; [ -z "${SERVER_PID:-}" ] || kill -CONT "$SERVER_PID" 2>/dev/null || true; pg_stop; set +e; (exit $st); cleanup' EXIT
 
 pg_start || { st=$?; [ $st -eq 77 ] && exit 77; fail "postgres did not start"; }
 port=$(free_port)

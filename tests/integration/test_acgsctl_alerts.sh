@@ -10,7 +10,7 @@
 . "$(dirname "$0")/pg.sh"
 SERVER="$ACGS_BUILDDIR/server/acgs-server"
 CTL="$ACGS_BUILDDIR/cli/acgsctl"
-trap 'st=$?; pg_stop; (exit $st); cleanup' EXIT
+trap 'st=$?; pg_stop; set +e; (exit $st); cleanup' EXIT
 
 pg_start || { st=$?; [ $st -eq 77 ] && exit 77; fail "postgres did not start"; }
 port=$(free_port)
