@@ -122,9 +122,11 @@ static void report(const struct ctx *x, const struct client_response *res,
 	buf_release(&b2);
 }
 
-/* GET path; on success *ret_doc is the parsed answer (caller deletes).
- * Returns the exit code, having said what went wrong. */
-static int fetch(const struct ctx *x, const char *path, cJSON **ret_doc)
+/* method path with body (NULL: none); on success *ret_doc is the parsed
+ * answer (caller deletes). Returns the exit code, having said what went
+ * wrong. */
+static int call(const struct ctx *x, const char *method, const char *path,
+		const char *body, cJSON **ret_doc)
 {
 	struct client_response res;
 	char err[CLIENT_ERR_LEN];
@@ -133,7 +135,7 @@ static int fetch(const struct ctx *x, const char *path, cJSON **ret_doc)
 	bool ours;
 	int r, code;
 
-	r = client_get(x->client, path, &res, err);
+	r = client_request(x->client, method, path, body, &res, err);
 	if (r == -E2BIG) {
 		fprintf(stderr, "acgsctl: %s: %s\n", x->s->url, err);
 		code = EXIT_UNREACHABLE;
@@ -167,6 +169,7 @@ out:
 static int fetch_path(const struct ctx *x, size_t offset, size_t limit,
 		      cJSON **ret_doc)
 {
+	_cleanup_free_ char *body = NULL;
 	struct buf path;
 	int code;
 
@@ -174,8 +177,11 @@ static int fetch_path(const struct ctx *x, size_t offset, size_t limit,
 	if (request_path(x->a, offset, limit, &path) < 0) {
 		fprintf(stderr, "acgsctl: the request is too long\n");
 		code = EXIT_USAGE;
+	} else if (request_body(x->a, &body) < 0) {
+		fprintf(stderr, "acgsctl: out of memory\n");
+		code = EXIT_SERVER;
 	} else {
-		code = fetch(x, path.data, ret_doc);
+		code = call(x, request_method(x->a), path.data, body, ret_doc);
 	}
 	buf_release(&path);
 	return code;
@@ -306,6 +312,21 @@ static int run(const struct ctx *x)
 	case CMD_COMPLIANCE:
 		fn = render_compliance;
 		break;
+	case CMD_ALERTS:
+		fn = render_alerts;
+		break;
+	case CMD_ACK:
+		fn = render_alert;
+		break;
+	case CMD_SILENCE_ADD:
+		fn = render_silence_id;
+		break;
+	case CMD_SILENCE_LIST:
+		fn = render_silences;
+		break;
+	case CMD_SILENCE_EXPIRE:
+		fn = render_silence;
+		break;
 	default:
 		return EXIT_USAGE;
 	}
@@ -313,9 +334,16 @@ static int run(const struct ctx *x)
 				   : fetch_path(x, 0, 0, &doc);
 	if (code != EXIT_OK)
 		goto out;
+	/* The history table only when asked for: an empty one, or the
+	 * server's reason for having none, would say nothing then. */
+	if (a->cmd == CMD_ALERTS && !a->history && !a->json) {
+		cJSON_DeleteItemFromObjectCaseSensitive(doc, "history");
+		cJSON_DeleteItemFromObjectCaseSensitive(doc, "history_error");
+	}
 	code = a->json ? print_json(doc) : print_text(x, doc, fn);
 	if (code == EXIT_OK && a->fail_if_any &&
-	    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "nodes")))
+	    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+		doc, a->cmd == CMD_ALERTS ? "alerts" : "nodes")))
 		code = EXIT_MATCHED;
 out:
 	cJSON_Delete(doc);

@@ -10,14 +10,25 @@
 #include "cleanup.h"
 #include "conf.h"
 #include "duration.h"
+#include "timeutil.h"
+#include "utf8.h"
 
 #define BIT(c)	 (1u << (c))
 #define ALL_CMDS (~0u)
 
 static const char *const cmd_names[_CMD_MAX] = {
-	[CMD_FLEET] = "fleet",	     [CMD_NODES] = "nodes",
-	[CMD_NODE] = "node",	     [CMD_HISTORY] = "history",
-	[CMD_SERVICES] = "services", [CMD_COMPLIANCE] = "compliance",
+	[CMD_FLEET] = "fleet",
+	[CMD_NODES] = "nodes",
+	[CMD_NODE] = "node",
+	[CMD_HISTORY] = "history",
+	[CMD_SERVICES] = "services",
+	[CMD_COMPLIANCE] = "compliance",
+	[CMD_ALERTS] = "alerts",
+	[CMD_ACK] = "alerts ack",
+	[CMD_SILENCE] = "silence",
+	[CMD_SILENCE_ADD] = "silence add",
+	[CMD_SILENCE_LIST] = "silence list",
+	[CMD_SILENCE_EXPIRE] = "silence expire",
 	[CMD_HELP] = "help",
 };
 
@@ -51,6 +62,15 @@ static const char overview[] =
     "                         --until, --step)\n"
     "  services [NAME]        service scores, or one service's members\n"
     "  compliance             nodes whose files fail the hash checks\n"
+    "  alerts                 firing and pending alerts (--state, "
+    "--history,\n"
+    "                         --fail-if-any)\n"
+    "  alerts ack ID          acknowledge an alert (--comment)\n"
+    "  silence add            mute the alerts matching --match for a "
+    "while\n"
+    "  silence list           active and pending silences (--all: "
+    "expired too)\n"
+    "  silence expire ID      end a silence now\n"
     "  help [COMMAND]         this help, or a command's\n"
     "\n";
 
@@ -61,7 +81,62 @@ static const char exit_help[] =
     "acgsctl.conf).\n"
     "Exit status: 0 ok, 1 server error, 2 usage, 3 unreachable or not an\n"
     "acgs server, 4 token rejected or lacking the role, 5 not found,\n"
-    "6 nodes --fail-if-any matched. Documentation: docs/acgsctl.md.\n";
+    "6 nodes or alerts --fail-if-any matched. Documentation: "
+    "docs/acgsctl.md.\n";
+
+static const char alerts_help[] =
+    "Usage: acgsctl alerts [--state firing|pending|resolved|all] "
+    "[--history N]\n"
+    "                      [--fail-if-any]\n"
+    "       acgsctl alerts ack ID [--comment TEXT]\n"
+    "\n"
+    "Alerts, by default the firing and pending ones: ID (12 hex digits), "
+    "state,\n"
+    "severity, rule, node or service (and probe), value, time in that "
+    "state, and\n"
+    "whether a silence, an inhibition or an acknowledgement applies.\n"
+    "'alerts ack' acknowledges a pending or firing alert (operator "
+    "token); ID is\n"
+    "the ID column or any unique prefix of 8 to 64 hex digits.\n"
+    "\n"
+    "      --state STATE      firing, pending, resolved or all\n"
+    "      --history N        also the last N state changes (0 to 1000)\n"
+    "      --fail-if-any      exit 6 when any alert is listed (for "
+    "scripts)\n"
+    "      --comment TEXT     ack: a note for the others, up to 1024 "
+    "bytes\n";
+
+static const char silence_help[] =
+    "Usage: acgsctl silence add --match MATCHER [--match ...]\n"
+    "                           (--for DURATION | --until TIME) "
+    "[--start TIME]\n"
+    "                           --comment TEXT [--author NAME]\n"
+    "       acgsctl silence list [--all]\n"
+    "       acgsctl silence expire ID\n"
+    "\n"
+    "A silence mutes the notifications of the alerts whose labels match "
+    "all its\n"
+    "matchers, from its start to its end. add (operator token) prints the "
+    "new\n"
+    "silence's id; list shows the active and pending ones; expire (operator)"
+    "\n"
+    "ends one now.\n"
+    "\n"
+    "      --match MATCHER    NAME=VALUE, NAME!=VALUE, NAME=~REGEX or "
+    "NAME!~REGEX,\n"
+    "                         1 to 32 of them: --match node=web-1 --match\n"
+    "                         'severity=~crit.*'\n"
+    "      --for DURATION     how long from the start: 90s, 15m, 1h30m, 2d "
+    "(at\n"
+    "                         most 366d)\n"
+    "      --until TIME       or the end, an RFC 3339 time "
+    "(2026-11-24T18:00:00Z)\n"
+    "      --start TIME       start later, at an RFC 3339 time (default "
+    "now)\n"
+    "      --comment TEXT     why (required, 1 to 1024 bytes)\n"
+    "      --author NAME      who (1 to 128 bytes; default: the token's "
+    "name)\n"
+    "      --all              list: expired silences too\n";
 
 static const char *const cmd_help[_CMD_MAX] = {
 	[CMD_FLEET] = "Usage: acgsctl fleet\n"
@@ -119,6 +194,12 @@ static const char *const cmd_help[_CMD_MAX] = {
 			   "\n"
 			   "The fleet's compliance ratio and every file that "
 			   "fails its hash check.\n",
+	[CMD_ALERTS] = alerts_help,
+	[CMD_ACK] = alerts_help,
+	[CMD_SILENCE] = silence_help,
+	[CMD_SILENCE_ADD] = silence_help,
+	[CMD_SILENCE_LIST] = silence_help,
+	[CMD_SILENCE_EXPIRE] = silence_help,
 	[CMD_HELP] = "Usage: acgsctl help [COMMAND]\n",
 };
 
@@ -127,10 +208,25 @@ const char *args_cmd_name(enum args_cmd cmd)
 	return cmd > CMD_NONE && cmd < _CMD_MAX ? cmd_names[cmd] : NULL;
 }
 
+enum args_cmd args_cmd_group(enum args_cmd cmd)
+{
+	switch (cmd) {
+	case CMD_ACK:
+		return CMD_ALERTS;
+	case CMD_SILENCE_ADD:
+	case CMD_SILENCE_LIST:
+	case CMD_SILENCE_EXPIRE:
+		return CMD_SILENCE;
+	default:
+		return cmd;
+	}
+}
+
 enum args_cmd args_cmd_from_name(const char *s)
 {
 	for (int i = CMD_NONE + 1; i < _CMD_MAX; i++)
-		if (strcmp(s, cmd_names[i]) == 0)
+		if ((int)args_cmd_group((enum args_cmd)i) == i &&
+		    strcmp(s, cmd_names[i]) == 0)
 			return (enum args_cmd)i;
 	return CMD_NONE;
 }
@@ -162,6 +258,13 @@ enum {
 	OPT_SINCE,
 	OPT_UNTIL,
 	OPT_STEP,
+	OPT_HISTORY,
+	OPT_COMMENT,
+	OPT_MATCH,
+	OPT_FOR,
+	OPT_START,
+	OPT_AUTHOR,
+	OPT_ALL,
 };
 
 static const struct option long_opts[] = {
@@ -183,6 +286,13 @@ static const struct option long_opts[] = {
 	{ "since", required_argument, NULL, OPT_SINCE },
 	{ "until", required_argument, NULL, OPT_UNTIL },
 	{ "step", required_argument, NULL, OPT_STEP },
+	{ "history", required_argument, NULL, OPT_HISTORY },
+	{ "comment", required_argument, NULL, OPT_COMMENT },
+	{ "match", required_argument, NULL, OPT_MATCH },
+	{ "for", required_argument, NULL, OPT_FOR },
+	{ "start", required_argument, NULL, OPT_START },
+	{ "author", required_argument, NULL, OPT_AUTHOR },
+	{ "all", no_argument, NULL, OPT_ALL },
 	{ 0 },
 };
 
@@ -192,16 +302,29 @@ static unsigned option_cmds(int c)
 	switch (c) {
 	case OPT_BELOW:
 	case 'l':
-	case OPT_STATE:
 	case OPT_SERVICE:
 	case OPT_LIMIT:
-	case OPT_FAIL_IF_ANY:
 		return BIT(CMD_NODES);
+	case OPT_STATE:
+	case OPT_FAIL_IF_ANY:
+		return BIT(CMD_NODES) | BIT(CMD_ALERTS);
 	case 'm':
 	case OPT_SINCE:
-	case OPT_UNTIL:
 	case OPT_STEP:
 		return BIT(CMD_HISTORY);
+	case OPT_UNTIL:
+		return BIT(CMD_HISTORY) | BIT(CMD_SILENCE_ADD);
+	case OPT_HISTORY:
+		return BIT(CMD_ALERTS);
+	case OPT_COMMENT:
+		return BIT(CMD_ACK) | BIT(CMD_SILENCE_ADD);
+	case OPT_MATCH:
+	case OPT_FOR:
+	case OPT_START:
+	case OPT_AUTHOR:
+		return BIT(CMD_SILENCE_ADD);
+	case OPT_ALL:
+		return BIT(CMD_SILENCE_LIST);
 	default:
 		return ALL_CMDS;
 	}
@@ -221,6 +344,54 @@ static const char *option_name(int c)
 		return -EINVAL;                                                \
 	} while (0)
 
+static bool utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s);
+
+	while (n) {
+		size_t len = utf8_decode(p, n, NULL);
+		if (!len)
+			return false;
+		p += len;
+		n -= len;
+	}
+	return true;
+}
+
+/* Text the server takes as a JSON string of 1 to max bytes of UTF-8: a
+ * comment typed in a Latin-1 terminal is refused here, not by the server
+ * after the request. */
+static int take_text(const char *opt, const char *v, size_t max,
+		     const char **ret, char err[ARGS_ERR_LEN])
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > max)
+		FAIL("--%s: %zu bytes, not 1 to %zu", opt, n, max);
+	if (!utf8_valid(v))
+		FAIL("--%s: not valid UTF-8 (check the terminal's encoding)",
+		     opt);
+	*ret = v;
+	return 0;
+}
+
+/* The shape of a matcher: a label name, then =, !=, =~ or !~. The server
+ * checks the rest (value length, regular expression, quoting). */
+static bool matcher_looks_valid(const char *v)
+{
+	size_t n = 0;
+
+	while ((v[n] >= 'a' && v[n] <= 'z') || (v[n] >= 'A' && v[n] <= 'Z') ||
+	       v[n] == '_' || (n && v[n] >= '0' && v[n] <= '9'))
+		n++;
+	if (!n)
+		return false;
+	while (v[n] == ' ')
+		n++;
+	return v[n] == '=' ||
+	       (v[n] == '!' && (v[n + 1] == '=' || v[n + 1] == '~'));
+}
 static int parse_time(const char *opt, const char *v, struct args_time *t,
 		      char err[ARGS_ERR_LEN])
 {
@@ -294,9 +465,7 @@ static int take_option(struct args *a, int c, const char *v,
 		return 0;
 	}
 	case OPT_STATE:
-		if (strcmp(v, "online") && strcmp(v, "stale") &&
-		    strcmp(v, "offline"))
-			FAIL("--state '%s': not online, stale or offline", v);
+		/* Its values depend on the command: see check(). */
 		a->state = v;
 		return 0;
 	case OPT_SERVICE:
@@ -333,8 +502,63 @@ static int take_option(struct args *a, int c, const char *v,
 		a->step_s = s;
 		return 0;
 	}
+	case OPT_HISTORY:
+		if (conf_parse_u64(v, 0, 1000, &u) < 0)
+			FAIL(
+			    "--history '%s': not a whole number from 0 to 1000",
+			    v);
+		a->history = (unsigned)u;
+		return 0;
+	case OPT_COMMENT:
+		return take_text("comment", v, ARGS_COMMENT_MAX, &a->comment,
+				 err);
+	case OPT_AUTHOR:
+		return take_text("author", v, ARGS_AUTHOR_MAX, &a->author, err);
+	case OPT_MATCH:
+		if (a->nmatch == ARGS_MATCH_MAX)
+			FAIL("--match: at most %d matchers", ARGS_MATCH_MAX);
+		if (!matcher_looks_valid(v) || !utf8_valid(v))
+			FAIL("--match '%s': not NAME=VALUE, NAME!=VALUE, "
+			     "NAME=~REGEX or NAME!~REGEX",
+			     v);
+		a->match[a->nmatch++] = v;
+		return 0;
+	case OPT_FOR: {
+		int64_t s;
+		int r = duration_parse(v, false, &s);
+		if (r == -ERANGE || (r == 0 && s > ARGS_SILENCE_MAX_S))
+			FAIL("--for '%s': longer than 366 days", v);
+		if (r < 0)
+			FAIL("--for '%s': not a duration (90s, 15m, 1h30m, 2d)",
+			     v);
+		a->for_s = s;
+		return 0;
+	}
+	case OPT_START:
+		if (time_parse_rfc3339(v, &a->start_ms) < 0)
+			FAIL("--start '%s': not an RFC 3339 time "
+			     "(2026-11-24T18:00:00Z)",
+			     v);
+		a->start = v;
+		return 0;
+	case OPT_ALL:
+		a->all = true;
+		return 0;
 	}
 	FAIL("internal: option %d", c);
+}
+
+/* Whether "cmd sub" names a subcommand ("silence add"). */
+static bool help_sub(const char *cmd, const char *sub)
+{
+	size_t n = strlen(cmd);
+
+	for (int i = CMD_NONE + 1; i < _CMD_MAX; i++)
+		if (strncmp(cmd_names[i], cmd, n) == 0 &&
+		    cmd_names[i][n] == ' ' &&
+		    strcmp(cmd_names[i] + n + 1, sub) == 0)
+			return true;
+	return false;
 }
 
 static int take_positional(struct args *a, const char *v,
@@ -346,8 +570,28 @@ static int take_positional(struct args *a, const char *v,
 			FAIL("unknown command '%s'", v);
 		return 0;
 	}
+	if (a->cmd == CMD_HELP && a->name && help_sub(a->name, v))
+		return 0; /* "help silence add": the help of silence */
+	if (a->cmd == CMD_ALERTS && strcmp(v, "ack") == 0) {
+		a->cmd = CMD_ACK;
+		return 0;
+	}
+	if (a->cmd == CMD_SILENCE) {
+		static const enum args_cmd subs[] = {
+			CMD_SILENCE_ADD,
+			CMD_SILENCE_LIST,
+			CMD_SILENCE_EXPIRE,
+		};
+		for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
+			if (strcmp(v, cmd_names[subs[i]] + 8) == 0) {
+				a->cmd = subs[i];
+				return 0;
+			}
+		FAIL("silence: '%s' is not add, list or expire", v);
+	}
 	if (a->name || a->cmd == CMD_FLEET || a->cmd == CMD_NODES ||
-	    a->cmd == CMD_COMPLIANCE)
+	    a->cmd == CMD_COMPLIANCE || a->cmd == CMD_ALERTS ||
+	    a->cmd == CMD_SILENCE_ADD || a->cmd == CMD_SILENCE_LIST)
 		FAIL("unexpected argument '%s'", v);
 	if (!*v)
 		FAIL("%s: an empty name", cmd_names[a->cmd]);
@@ -355,14 +599,69 @@ static int take_positional(struct args *a, const char *v,
 	return 0;
 }
 
+static int check_state(enum args_cmd cmd, const char *v, char err[ARGS_ERR_LEN])
+{
+	if (cmd == CMD_ALERTS && strcmp(v, "firing") && strcmp(v, "pending") &&
+	    strcmp(v, "resolved") && strcmp(v, "all"))
+		FAIL("--state '%s': not firing, pending, resolved or all", v);
+	if (cmd == CMD_NODES && strcmp(v, "online") && strcmp(v, "stale") &&
+	    strcmp(v, "offline"))
+		FAIL("--state '%s': not online, stale or offline", v);
+	return 0;
+}
+
+/* An alert id or a prefix of one, kept in lowercase. */
+static int check_alert_id(struct args *a, char err[ARGS_ERR_LEN])
+{
+	size_t n;
+
+	if (!a->name)
+		FAIL("alerts ack: which alert? (acgsctl alerts ack ID)");
+	n = strlen(a->name);
+	if (n < ARGS_ALERT_ID_MIN || n > ARGS_ALERT_ID_MAX ||
+	    strspn(a->name, "0123456789abcdefABCDEF") != n)
+		FAIL("alerts ack '%s': not an alert id (%d to %d hex digits: "
+		     "the ID column of acgsctl alerts)",
+		     a->name, ARGS_ALERT_ID_MIN, ARGS_ALERT_ID_MAX);
+	for (size_t i = 0; i <= n; i++)
+		a->alert_id[i] = (char)((a->name[i] >= 'A' && a->name[i] <= 'F')
+					    ? a->name[i] - 'A' + 'a'
+					    : a->name[i]);
+	return 0;
+}
+
+static int check_silence_add(const struct args *a, char err[ARGS_ERR_LEN])
+{
+	if (!a->nmatch)
+		FAIL("silence add: which alerts? (--match NAME=VALUE, at least "
+		     "one)");
+	if (!a->comment)
+		FAIL("silence add: --comment is required (why the silence)");
+	if (!a->for_s == !a->until.text)
+		FAIL("silence add: give --for DURATION or --until TIME (one "
+		     "of them)");
+	if (a->until.text && a->until.is_duration)
+		FAIL("--until '%s': an RFC 3339 time for silence add (for a "
+		     "duration, --for %s)",
+		     a->until.text, a->until.text);
+	if (a->until.text && a->start && a->until.value <= a->start_ms)
+		FAIL("--until must be after --start");
+	if (a->until.text && a->start &&
+	    a->until.value - a->start_ms > ARGS_SILENCE_MAX_S * 1000)
+		FAIL("--until is more than 366 days after --start");
+	return 0;
+}
+
 /* Checks that need the whole command line. */
-static int check(const struct args *a, const unsigned *seen, size_t nseen,
+static int check(struct args *a, const unsigned *seen, size_t nseen,
 		 char err[ARGS_ERR_LEN])
 {
 	if (a->help || a->version)
 		return 0;
 	if (a->cmd == CMD_NONE)
 		FAIL("no command given");
+	if (a->cmd == CMD_SILENCE)
+		FAIL("silence: add, list or expire?");
 	for (size_t i = 0; i < nseen; i++)
 		if (!(option_cmds((int)seen[i]) & BIT(a->cmd)))
 			FAIL("--%s does not apply to '%s'",
@@ -370,6 +669,25 @@ static int check(const struct args *a, const unsigned *seen, size_t nseen,
 	if ((a->cmd == CMD_NODE || a->cmd == CMD_HISTORY) && !a->name)
 		FAIL("%s: which node? (acgsctl %s ID)", cmd_names[a->cmd],
 		     cmd_names[a->cmd]);
+	if (a->state && check_state(a->cmd, a->state, err) < 0)
+		return -EINVAL;
+	switch (a->cmd) {
+	case CMD_ACK:
+		return check_alert_id(a, err);
+	case CMD_SILENCE_ADD:
+		return check_silence_add(a, err);
+	case CMD_SILENCE_EXPIRE:
+		if (!a->name)
+			FAIL("silence expire: which silence? (acgsctl silence "
+			     "expire ID)");
+		if (conf_parse_u64(a->name, 1, INT64_MAX, &a->silence_id) < 0)
+			FAIL("silence expire '%s': not a silence id (a whole "
+			     "number, the ID column of silence list)",
+			     a->name);
+		return 0;
+	default:
+		break;
+	}
 	if (a->cmd == CMD_HELP && a->name &&
 	    args_cmd_from_name(a->name) == CMD_NONE)
 		FAIL("help: unknown command '%s'", a->name);

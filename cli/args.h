@@ -11,6 +11,14 @@
 #include "settings.h"
 
 #define ARGS_ERR_LEN 256
+/* The API's limits on a silence, checked before anything is sent. */
+#define ARGS_MATCH_MAX	   32
+#define ARGS_COMMENT_MAX   1024
+#define ARGS_AUTHOR_MAX	   128
+#define ARGS_SILENCE_MAX_S (366LL * 86400)
+/* An alert id: 64 hex digits, or a unique prefix of at least 8. */
+#define ARGS_ALERT_ID_MIN 8
+#define ARGS_ALERT_ID_MAX 64
 
 enum args_cmd {
 	CMD_NONE,
@@ -20,6 +28,12 @@ enum args_cmd {
 	CMD_HISTORY,
 	CMD_SERVICES,
 	CMD_COMPLIANCE,
+	CMD_ALERTS,
+	CMD_ACK,     /* alerts ack ID */
+	CMD_SILENCE, /* "silence" before its add, list or expire */
+	CMD_SILENCE_ADD,
+	CMD_SILENCE_LIST,
+	CMD_SILENCE_EXPIRE,
 	CMD_HELP,
 	_CMD_MAX,
 };
@@ -47,6 +61,22 @@ struct args {
 	const char *metric;
 	struct args_time since, until;
 	int64_t step_s; /* 0: the server picks */
+	/* alerts (state and fail_if_any above) */
+	unsigned history; /* transitions to list, 0 to 1000 */
+	/* alerts ack ID: the id in lowercase; --comment */
+	char alert_id[ARGS_ALERT_ID_MAX + 1];
+	const char *comment;
+	/* silence add (--until in until, given as an RFC 3339 time) */
+	const char *match[ARGS_MATCH_MAX];
+	size_t nmatch;
+	int64_t for_s;	   /* --for, 0 when not given */
+	const char *start; /* --start as given, NULL for now */
+	int64_t start_ms;
+	const char *author;
+	/* silence list */
+	bool all;
+	/* silence expire ID */
+	uint64_t silence_id;
 };
 
 /* Parse argv (argv[0] is the program). Returns 0, or -EINVAL with err
@@ -54,10 +84,16 @@ struct args {
  * and resets its state, so it may be called again (tests do). */
 int args_parse(int argc, char **argv, struct args *a, char err[ARGS_ERR_LEN]);
 
-/* "nodes" for CMD_NODES; NULL for CMD_NONE. */
+/* "nodes" for CMD_NODES, "silence add" for CMD_SILENCE_ADD; NULL for
+ * CMD_NONE. */
 const char *args_cmd_name(enum args_cmd cmd);
 
-/* The command named s, or CMD_NONE. */
+/* The command whose help covers cmd: CMD_ALERTS for CMD_ACK, CMD_SILENCE
+ * for its subcommands, else cmd itself. */
+enum args_cmd args_cmd_group(enum args_cmd cmd);
+
+/* The top-level command named s ("alerts", "silence"; not "alerts ack"),
+ * or CMD_NONE. */
 enum args_cmd args_cmd_from_name(const char *s);
 
 /* Append the help of cmd (CMD_NONE: the overview) to out. */

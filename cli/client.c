@@ -137,13 +137,50 @@ static int transport_error(CURL *h, CURLcode rc, char *curl_err,
 	return -EIO;
 }
 
+/* Set the method and body of the next request on h. The JSON headers go
+ * in front of the client's list for this request only: their node's next
+ * points at the list (curl_slist is a plain linked list) and is unlinked
+ * after the request, so the list holding the token is never copied. */
+static void set_method(CURL *h, struct curl_slist *json,
+		       struct curl_slist *base, const char *method,
+		       const char *body)
+{
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE,
+				 (long)(body ? strlen(body) : 0));
+		json[1].next = base;
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, json);
+		return;
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, base);
+	if (strcmp(method, "DELETE") == 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+}
+
 int client_get(struct client *c, const char *path_query,
 	       struct client_response *res, char err[CLIENT_ERR_LEN])
+{
+	return client_request(c, "GET", path_query, NULL, res, err);
+}
+
+int client_request(struct client *c, const char *method, const char *path_query,
+		   const char *body, struct client_response *res,
+		   char err[CLIENT_ERR_LEN])
 {
 	_cleanup_free_ char *url = NULL;
 	char curl_err[CURL_ERROR_SIZE] = "";
 	const char *ct = NULL, *loc = NULL;
 	CURL *h = c->curl;
+	/* "Expect:" turns off curl's 100-continue wait on bodies over 1 KiB:
+	 * the server reads small bodies whole. */
+	char ct_json[] = "Content-Type: application/json", expect[] = "Expect:";
+	struct curl_slist json[2] = {
+		{ .data = ct_json, .next = &json[1] },
+		{ .data = expect, .next = NULL },
+	};
 
 	memset(res, 0, sizeof(*res));
 	buf_init(&res->body, CLIENT_MAX_BODY);
@@ -157,8 +194,14 @@ int client_get(struct client *c, const char *path_query,
 	c->too_big = false;
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_err);
+	set_method(h, json, c->headers, method, body);
 	CURLcode rc = curl_easy_perform(h);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+	/* Nothing of this call's stack may stay set on the handle. */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+	curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	json[1].next = NULL;
 	c->res = NULL;
 	if (c->too_big) {
 		snprintf(err, CLIENT_ERR_LEN,

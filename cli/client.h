@@ -1,6 +1,6 @@
-/* The HTTP client of acgsctl: one GET at a time to the acgs-server API over
- * libcurl, with a bearer token, a timeout, a capped body and no redirects
- * (the token must never follow a Location to another host). */
+/* The HTTP client of acgsctl: one request at a time to the acgs-server API
+ * over libcurl, with a bearer token, a timeout, a capped body and no
+ * redirects (the token must never follow a Location to another host). */
 #ifndef ACGS_CLI_CLIENT_H
 #define ACGS_CLI_CLIENT_H
 
@@ -21,7 +21,7 @@ enum client_exit {
 	EXIT_UNREACHABLE = 3, /* no answer, timeout, or not an acgs server */
 	EXIT_AUTH = 4,	      /* 401, 403 */
 	EXIT_NOT_FOUND = 5,   /* 404 */
-	EXIT_MATCHED = 6,     /* nodes --fail-if-any: some node matched */
+	EXIT_MATCHED = 6,     /* nodes or alerts --fail-if-any matched */
 };
 
 struct client_opts {
@@ -54,6 +54,12 @@ struct client *client_free(struct client *c);
  * came, with err saying why in curl's or the system's words. */
 int client_get(struct client *c, const char *path_query,
 	       struct client_response *res, char err[CLIENT_ERR_LEN]);
+
+/* The same with method "GET", "POST" or "DELETE" and, for POST, body (JSON;
+ * NULL sends an empty body). */
+int client_request(struct client *c, const char *method, const char *path_query,
+		   const char *body, struct client_response *res,
+		   char err[CLIENT_ERR_LEN]);
 
 /* The exit code for an answer: status is the HTTP status and acgs_body
  * says whether the body was JSON of the shape the server gives (an error

@@ -714,3 +714,459 @@ int render_compliance(const cJSON *doc, int64_t now_ms, struct buf *out)
 	}
 	return flush(&t, out, true);
 }
+
+void render_span(int64_t ms, char out[32])
+{
+	static const struct {
+		char unit;
+		int64_t secs;
+	} units[] = { { 'd', 86400 }, { 'h', 3600 }, { 'm', 60 }, { 's', 1 } };
+	int64_t s = ms > 0 ? ms / 1000 : 0;
+	size_t i = 0;
+
+	/* 273 years: a bound that keeps the text short whatever ms is. */
+	if (s > 99999LL * 86400)
+		s = 99999LL * 86400;
+
+	while (i + 1 < ARRAY_SIZE(units) && s < units[i].secs)
+		i++;
+	int64_t big = s / units[i].secs;
+	int64_t small = i + 1 < ARRAY_SIZE(units)
+			    ? s % units[i].secs / units[i + 1].secs
+			    : 0;
+	if (small)
+		snprintf(out, 32, "%lld%c%lld%c", (long long)big, units[i].unit,
+			 (long long)small, units[i + 1].unit);
+	else
+		snprintf(out, 32, "%lld%c", (long long)big, units[i].unit);
+}
+
+/* "in 59m" or "3m10s ago" for an RFC 3339 time; "-" when ts is not one. */
+static void when(const char *ts, int64_t now_ms, char out[48])
+{
+	char span[32];
+	int64_t ms;
+
+	if (!ts || time_parse_rfc3339(ts, &ms) < 0) {
+		snprintf(out, 48, "-");
+		return;
+	}
+	render_span(ms > now_ms ? ms - now_ms : now_ms - ms, span);
+	snprintf(out, 48, ms > now_ms ? "in %s" : "%s ago", span);
+}
+
+/* A key: value line of a time, with how far it is from now. */
+static void kv_time(struct table *t, const char *key, const cJSON *o,
+		    const char *k, int64_t now_ms)
+{
+	char w[48];
+	const char *ts = str(o, k);
+
+	when(ts, now_ms, w);
+	if (strcmp(w, "-") == 0)
+		kv(t, key, "-");
+	else
+		kv(t, key, "%s (%s)", ts, w);
+}
+
+/* Server text after a fixed prefix, cleaned like a cell, on its own
+ * line. */
+static int note_line(struct buf *out, const char *prefix, const char *text,
+		     const char *suffix)
+{
+	int r = buf_puts(out, prefix);
+	if (!r)
+		r = table_clean(out, text ? text : "-", W_VALUE * 3);
+	if (!r)
+		r = buf_puts(out, suffix);
+	return r;
+}
+
+/* Alerts */
+
+#define W_RULE	   40
+#define W_KEY	   48
+#define W_NOTE	   48
+#define W_MATCHERS 60
+#define W_COMMENT  48
+#define W_AUTHOR   24
+
+static int rank(const char *s, const char *const *order, size_t n)
+{
+	for (size_t i = 0; s && i < n; i++)
+		if (strcmp(s, order[i]) == 0)
+			return (int)i;
+	return (int)n;
+}
+
+static int state_rank(const cJSON *a)
+{
+	static const char *const order[] = { "firing", "pending", "resolved" };
+	return rank(str(a, "state"), order, ARRAY_SIZE(order));
+}
+
+static int severity_rank(const cJSON *a)
+{
+	static const char *const order[] = { "critical", "error", "warning",
+					     "info" };
+	return rank(str(a, "severity"), order, ARRAY_SIZE(order));
+}
+
+static int strcmp_null(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "");
+}
+
+/* Firing first, then by severity, rule, and key in natural order. */
+static int alert_cmp(const void *x, const void *y)
+{
+	const cJSON *a = *(const cJSON *const *)x;
+	const cJSON *b = *(const cJSON *const *)y;
+	int c = state_rank(a) - state_rank(b);
+
+	if (!c)
+		c = severity_rank(a) - severity_rank(b);
+	if (!c)
+		c = strcmp_null(str(a, "rule"), str(b, "rule"));
+	if (!c)
+		c = natural_cmp(str(a, "key") ? str(a, "key") : "",
+				str(b, "key") ? str(b, "key") : "");
+	if (!c)
+		c = strcmp_null(str(a, "probe"), str(b, "probe"));
+	if (!c)
+		c = strcmp_null(str(a, "id"), str(b, "id"));
+	return c;
+}
+
+/* What the alert is about: its key ("web-1"), "web-1/db" for a probe, the
+ * scope ("fleet") when there is no key. */
+static void cell_key(struct table *t, const cJSON *a)
+{
+	const char *key = str(a, "key"), *probe = str(a, "probe");
+
+	if (!key || !*key)
+		key = str(a, "scope");
+	if (key && probe && *probe)
+		table_cellf(t, "%s/%s", key, probe);
+	else
+		table_cell(t, key);
+}
+
+/* When the alert entered its current state. */
+static const char *state_since(const cJSON *a)
+{
+	const char *state = str(a, "state"), *ts = NULL;
+
+	if (state && strcmp(state, "firing") == 0)
+		ts = str(a, "fired_at");
+	else if (state && strcmp(state, "resolved") == 0)
+		ts = str(a, "resolved_at");
+	return ts ? ts : str(a, "active_since");
+}
+
+static void cell_since(struct table *t, const char *ts, int64_t now_ms)
+{
+	char span[32];
+	int64_t ms;
+
+	if (!ts || time_parse_rfc3339(ts, &ms) < 0) {
+		table_cell(t, NULL);
+		return;
+	}
+	render_span(now_ms - ms, span);
+	table_cell(t, span);
+}
+
+/* "silenced #3 #5, inhibited, acked by alice"; "" when none applies. */
+static void alert_note(const cJSON *a, char *text, size_t len)
+{
+	const cJSON *sil = get(a, "silenced_by"), *it;
+	size_t used = 0;
+	int n;
+
+	text[0] = '\0';
+	cJSON_ArrayForEach(it, (cJSON_IsArray(sil) ? sil : NULL))
+	{
+		if (!cJSON_IsNumber(it) || used >= len)
+			continue;
+		n = snprintf(text + used, len - used, "%s#%.0f",
+			     used ? " " : "silenced ", it->valuedouble);
+		if (n > 0)
+			used += (size_t)n;
+	}
+	if (cJSON_IsTrue(get(a, "inhibited")) && used < len) {
+		n = snprintf(text + used, len - used, "%sinhibited",
+			     used ? ", " : "");
+		if (n > 0)
+			used += (size_t)n;
+	}
+	if (str(a, "acked_by") && used < len)
+		snprintf(text + used, len - used, "%sacked by %s",
+			 used ? ", " : "", str(a, "acked_by"));
+}
+
+static void alert_row(struct table *t, const cJSON *a, int64_t now_ms)
+{
+	char id[13] = "", note[TABLE_CELL_MAX + 1];
+
+	if (str(a, "id"))
+		snprintf(id, sizeof(id), "%s", str(a, "id"));
+	table_cell(t, str(a, "id") ? id : NULL);
+	cell_str(t, a, "state");
+	cell_str(t, a, "severity");
+	cell_str(t, a, "rule");
+	cell_key(t, a);
+	cell_num(t, a, "value", -1);
+	cell_since(t, state_since(a), now_ms);
+	alert_note(a, note, sizeof(note));
+	table_cell(t, note);
+}
+
+static int alerts_table(const cJSON *alerts, int64_t now_ms, struct buf *out)
+{
+	_cleanup_free_ const cJSON **sorted = NULL;
+	int count = cJSON_GetArraySize(alerts), i = 0;
+	const cJSON *a;
+	struct table t;
+
+	if (!count)
+		return buf_puts(out, "no alerts\n");
+	sorted = calloc((size_t)count, sizeof(*sorted));
+	if (!sorted)
+		return -ENOMEM;
+	cJSON_ArrayForEach(a, alerts)
+	{
+		sorted[i++] = a;
+	}
+	qsort(sorted, (size_t)count, sizeof(*sorted), alert_cmp);
+	table_init(&t);
+	table_col(&t, "ID", TABLE_LEFT, 0);
+	table_col(&t, "STATE", TABLE_LEFT, 0);
+	table_col(&t, "SEVERITY", TABLE_LEFT, 0);
+	table_col(&t, "RULE", TABLE_LEFT, W_RULE);
+	table_col(&t, "KEY", TABLE_LEFT, W_KEY);
+	table_col(&t, "VALUE", TABLE_RIGHT, 0);
+	table_col(&t, "SINCE", TABLE_LEFT, 0);
+	table_col(&t, "NOTE", TABLE_LEFT, W_NOTE);
+	for (i = 0; i < count; i++)
+		alert_row(&t, sorted[i], now_ms);
+	return flush(&t, out, false);
+}
+
+/* The server's history, newest first as it sends it. */
+static int history_table(const cJSON *doc, struct buf *out)
+{
+	const cJSON *hist = get(doc, "history"), *h;
+	const char *herr = str(doc, "history_error");
+	struct table t;
+	int r;
+
+	if (!cJSON_IsArray(hist))
+		return 0;
+	r = buf_puts(out, "\n");
+	if (!r && herr)
+		r = note_line(out, "(history unavailable: ", herr, ")\n");
+	if (r || herr)
+		return r;
+	if (!cJSON_GetArraySize(hist))
+		return buf_puts(out, "no state changes in the history\n");
+	table_init(&t);
+	table_col(&t, "TIME", TABLE_LEFT, 0);
+	table_col(&t, "ID", TABLE_LEFT, 0);
+	table_col(&t, "RULE", TABLE_LEFT, W_RULE);
+	table_col(&t, "KEY", TABLE_LEFT, W_KEY);
+	table_col(&t, "FROM", TABLE_LEFT, 0);
+	table_col(&t, "TO", TABLE_LEFT, 0);
+	table_col(&t, "VALUE", TABLE_RIGHT, 0);
+	table_col(&t, "SEVERITY", TABLE_LEFT, 0);
+	cJSON_ArrayForEach(h, hist)
+	{
+		char id[13] = "";
+		if (str(h, "id"))
+			snprintf(id, sizeof(id), "%s", str(h, "id"));
+		cell_str(&t, h, "ts");
+		table_cell(&t, str(h, "id") ? id : NULL);
+		cell_str(&t, h, "rule");
+		cell_key(&t, h);
+		cell_str(&t, h, "from");
+		cell_str(&t, h, "to");
+		cell_num(&t, h, "value", -1);
+		cell_str(&t, h, "severity");
+	}
+	return flush(&t, out, false);
+}
+
+int render_alerts(const cJSON *doc, int64_t now_ms, struct buf *out)
+{
+	const cJSON *alerts = get(doc, "alerts");
+	const char *evaluated = str(doc, "evaluated_at");
+	char age[32];
+	int r;
+
+	if (!cJSON_IsArray(alerts))
+		return -EPROTO;
+	r = alerts_table(alerts, now_ms, out);
+	render_age(evaluated, now_ms, age);
+	/* Another replica holds the evaluation: what this one shows may
+	 * trail it. */
+	if (!r && cJSON_IsFalse(get(doc, "leader")))
+		r = buf_printf(out,
+			       "(from a replica that does not evaluate the "
+			       "rules; last evaluation: %s%s)\n",
+			       age, strcmp(age, "-") ? " ago" : "");
+	else if (!r && !evaluated)
+		r = buf_puts(out, "(the rules have not been evaluated yet)\n");
+	if (!r)
+		r = history_table(doc, out);
+	return r;
+}
+
+int render_alert(const cJSON *doc, int64_t now_ms, struct buf *out)
+{
+	const cJSON *sil = get(doc, "silenced_by"), *it;
+	struct table t;
+	char note[TABLE_CELL_MAX + 1] = "";
+	size_t used = 0;
+	double v, th;
+
+	if (!str(doc, "id"))
+		return -EPROTO;
+	kv_init(&t);
+	kv(&t, "id", "%s", str(doc, "id"));
+	kv(&t, "rule", "%s", str(doc, "rule") ? str(doc, "rule") : "-");
+	table_cell(&t, "key:");
+	cell_key(&t, doc);
+	kv(&t, "state", "%s", str(doc, "state") ? str(doc, "state") : "-");
+	kv(&t, "severity", "%s",
+	   str(doc, "severity") ? str(doc, "severity") : "-");
+	if (num(doc, "value", &v) && num(doc, "threshold", &th))
+		kv(&t, "value", "%g (threshold %g)", v, th);
+	else
+		kv_num(&t, "value", doc, "value", -1);
+	kv_time(&t, "active since", doc, "active_since", now_ms);
+	kv_time(&t, "fired at", doc, "fired_at", now_ms);
+	kv_time(&t, "resolved at", doc, "resolved_at", now_ms);
+	kv(&t, "summary", "%s",
+	   str(doc, "summary") && *str(doc, "summary") ? str(doc, "summary")
+						       : "-");
+	table_cell(&t, "labels:");
+	cell_labels(&t, get(doc, "labels"));
+	cJSON_ArrayForEach(it, (cJSON_IsArray(sil) ? sil : NULL))
+	{
+		int n =
+		    cJSON_IsNumber(it) && used < sizeof(note)
+			? snprintf(note + used, sizeof(note) - used, "%s#%.0f",
+				   used ? " " : "", it->valuedouble)
+			: 0;
+		if (n > 0)
+			used += (size_t)n;
+	}
+	kv(&t, "silenced by", "%s", used ? note : "-");
+	table_cell(&t, "inhibited:");
+	cell_bool(&t, doc, "inhibited");
+	kv(&t, "acked by", "%s",
+	   str(doc, "acked_by") ? str(doc, "acked_by") : "-");
+	kv_time(&t, "acked at", doc, "acked_at", now_ms);
+	return flush(&t, out, false);
+}
+
+/* Silences */
+
+/* "node=web-1, severity=~crit.*": strings as the server sends them,
+ * Alertmanager objects written the same way. */
+static void cell_matchers(struct table *t, const cJSON *ms)
+{
+	char text[TABLE_CELL_MAX + 1] = "";
+	size_t used = 0;
+	const cJSON *m;
+
+	cJSON_ArrayForEach(m, (cJSON_IsArray(ms) ? ms : NULL))
+	{
+		const cJSON *re = get(m, "isRegex"), *eq = get(m, "isEqual");
+		const char *op = cJSON_IsTrue(re)
+				     ? (cJSON_IsFalse(eq) ? "!~" : "=~")
+				     : (cJSON_IsFalse(eq) ? "!=" : "=");
+		int n = 0;
+		if (used >= sizeof(text))
+			break;
+		if (cJSON_IsString(m))
+			n = snprintf(text + used, sizeof(text) - used, "%s%s",
+				     used ? ", " : "", m->valuestring);
+		else if (str(m, "name") && str(m, "value"))
+			n = snprintf(text + used, sizeof(text) - used,
+				     "%s%s%s%s", used ? ", " : "",
+				     str(m, "name"), op, str(m, "value"));
+		if (n > 0)
+			used += (size_t)n;
+	}
+	table_cell(t, used ? text : NULL);
+}
+
+static void cell_when(struct table *t, const char *ts, int64_t now_ms)
+{
+	char w[48];
+	when(ts, now_ms, w);
+	table_cell(t, strcmp(w, "-") ? w : NULL);
+}
+
+int render_silences(const cJSON *doc, int64_t now_ms, struct buf *out)
+{
+	const cJSON *sils = get(doc, "silences"), *s;
+	struct table t;
+
+	if (!cJSON_IsArray(sils))
+		return -EPROTO;
+	if (!cJSON_GetArraySize(sils))
+		return buf_puts(out, "no silences\n");
+	table_init(&t);
+	table_col(&t, "ID", TABLE_RIGHT, 0);
+	table_col(&t, "STATE", TABLE_LEFT, 0);
+	table_col(&t, "MATCHERS", TABLE_LEFT, W_MATCHERS);
+	table_col(&t, "STARTS", TABLE_LEFT, 0);
+	table_col(&t, "ENDS", TABLE_LEFT, 0);
+	table_col(&t, "AUTHOR", TABLE_LEFT, W_AUTHOR);
+	table_col(&t, "COMMENT", TABLE_LEFT, W_COMMENT);
+	/* Newest first, as the server sends them. */
+	cJSON_ArrayForEach(s, sils)
+	{
+		cell_num(&t, s, "id", 0);
+		cell_str(&t, s, "state");
+		cell_matchers(&t, get(s, "matchers"));
+		cell_when(&t, str(s, "starts_at"), now_ms);
+		cell_when(&t, str(s, "ends_at"), now_ms);
+		cell_str(&t, s, "author");
+		cell_str(&t, s, "comment");
+	}
+	return flush(&t, out, false);
+}
+
+int render_silence(const cJSON *doc, int64_t now_ms, struct buf *out)
+{
+	struct table t;
+	double id;
+
+	if (!num(doc, "id", &id))
+		return -EPROTO;
+	kv_init(&t);
+	kv(&t, "id", "%.0f", id);
+	kv(&t, "state", "%s", str(doc, "state") ? str(doc, "state") : "-");
+	table_cell(&t, "matchers:");
+	cell_matchers(&t, get(doc, "matchers"));
+	kv_time(&t, "starts", doc, "starts_at", now_ms);
+	kv_time(&t, "ends", doc, "ends_at", now_ms);
+	kv(&t, "author", "%s", str(doc, "author") ? str(doc, "author") : "-");
+	kv(&t, "comment", "%s",
+	   str(doc, "comment") ? str(doc, "comment") : "-");
+	kv_time(&t, "created", doc, "created_at", now_ms);
+	return flush(&t, out, false);
+}
+
+int render_silence_id(const cJSON *doc, int64_t now_ms, struct buf *out)
+{
+	double id;
+	(void)now_ms;
+
+	if (!num(doc, "id", &id) || id < 1 || id != floor(id) || id > 9e15)
+		return -EPROTO;
+	return buf_printf(out, "%.0f\n", id);
+}

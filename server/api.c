@@ -92,6 +92,7 @@ struct api_request {
 	const struct route *route;
 	const char *route_label;
 	enum api_role role;
+	char principal[API_PRINCIPAL_MAX];
 
 	char *path_scratch;
 	struct apiparse_param params[APIPARSE_MAX_PARAMS];
@@ -157,6 +158,11 @@ const char *api_req_body(const struct api_request *r, size_t *len)
 enum api_role api_req_role(const struct api_request *r)
 {
 	return r->role;
+}
+
+const char *api_req_principal(const struct api_request *r)
+{
+	return r->principal[0] ? r->principal : "token";
 }
 
 /* ---- response ---- */
@@ -472,6 +478,7 @@ static void authenticate(struct api_request *req, struct MHD_Connection *c)
 	    c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	enum api_role need = req->route->r.min_role;
 	if (!hdr) {
+		snprintf(req->principal, sizeof(req->principal), "anonymous");
 		req->role =
 		    a->opt.anonymous_viewer ? API_ROLE_VIEWER : API_ROLE_NONE;
 		if (need > req->role)
@@ -487,8 +494,10 @@ static void authenticate(struct api_request *req, struct MHD_Connection *c)
 	}
 	uint8_t digest[crypto_hash_sha256_BYTES];
 	crypto_hash_sha256(digest, (const unsigned char *)tok, len);
-	req->role =
-	    a->opt.auth ? a->opt.auth(a->opt.auth_ctx, digest) : API_ROLE_NONE;
+	req->principal[0] = '\0';
+	req->role = a->opt.auth
+			? a->opt.auth(a->opt.auth_ctx, digest, req->principal)
+			: API_ROLE_NONE;
 	sodium_memzero(digest, sizeof(digest));
 	/* An unknown token is refused even where an anonymous viewer would
 	 * pass, so a revoked client learns it at once; routes that need no

@@ -62,9 +62,16 @@ struct api_route {
 	void *ctx;
 };
 
+/* Longest principal name kept for a request (a token's name is at most
+ * 64 bytes). */
+#define API_PRINCIPAL_MAX 80
+
 /* Token check: given the SHA-256 of the presented bearer token, return its
- * role (API_ROLE_NONE if unknown or revoked). Called on MHD threads. */
-typedef enum api_role (*api_auth_fn)(void *ctx, const uint8_t sha256[32]);
+ * role (API_ROLE_NONE if unknown or revoked) and write the token's name to
+ * name (room for API_PRINCIPAL_MAX; may be left ""). Called on MHD
+ * threads. */
+typedef enum api_role (*api_auth_fn)(void *ctx, const uint8_t sha256[32],
+				     char *name);
 
 /* Zero means the default for every number. */
 struct api_options {
@@ -119,6 +126,9 @@ const char *api_req_body(const struct api_request *r, size_t *len);
 /* The caller's role: from the token, or VIEWER for an anonymous caller when
  * anonymous_viewer is set, else NONE. */
 enum api_role api_req_role(const struct api_request *r);
+/* Who is asking, for logs and records: the token's name, "anonymous"
+ * without a token, "token" when the name is unknown. */
+const char *api_req_principal(const struct api_request *r);
 
 /* A JSON writer on the response body (status 200 unless changed). Calling
  * it again returns the same writer. */

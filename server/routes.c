@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "alerter.h"
 #include "apibody.h"
 #include "apiparse.h"
 #include "cleanup.h"
@@ -36,7 +39,7 @@ static struct token_entry *token_cached(struct server *s,
 }
 
 static void token_remember(struct server *s, const uint8_t sha256[32],
-			   enum api_role role, uint64_t now)
+			   enum api_role role, const char *name, uint64_t now)
 {
 	struct token_entry *e = token_cached(s, sha256);
 	if (!e) {
@@ -53,6 +56,7 @@ static void token_remember(struct server *s, const uint8_t sha256[32],
 	}
 	e->role = role;
 	e->checked_ns = now;
+	snprintf(e->name, sizeof(e->name), "%s", name);
 }
 
 /* Errors that are answers, not the database failing. */
@@ -95,10 +99,10 @@ static void db_end(struct server *s, int rc, uint64_t t0)
 		       (double)(time_mono_ns() - t0) / 1e9);
 }
 
-static enum api_role auth_token(void *ctx, const uint8_t sha256[32])
+static enum api_role auth_token(void *ctx, const uint8_t sha256[32], char *name)
 {
 	struct server *s = ctx;
-	char role[16];
+	char role[16], who[API_PRINCIPAL_MAX] = "";
 	enum api_role r = API_ROLE_NONE;
 	uint64_t now = time_mono_ns();
 	struct token_entry *e;
@@ -108,12 +112,13 @@ static enum api_role auth_token(void *ctx, const uint8_t sha256[32])
 	e = token_cached(s, sha256);
 	if (e && now - e->checked_ns < TOKEN_FRESH_NS) {
 		r = e->role;
+		snprintf(name, API_PRINCIPAL_MAX, "%s", e->name);
 		goto out;
 	}
 	rc = db_begin(s);
 	if (rc == 0) {
-		rc =
-		    store_token_lookup(s->db, sha256, role, sizeof(role), NULL);
+		rc = store_token_lookup(s->db, sha256, role, sizeof(role), NULL,
+					who, sizeof(who));
 		db_end(s, rc, now);
 	}
 	if (rc == 0) {
@@ -123,13 +128,15 @@ static enum api_role auth_token(void *ctx, const uint8_t sha256[32])
 			r = API_ROLE_OPERATOR;
 		else if (strcmp(role, "viewer") == 0)
 			r = API_ROLE_VIEWER;
-		token_remember(s, sha256, r, now);
+		token_remember(s, sha256, r, who, now);
+		snprintf(name, API_PRINCIPAL_MAX, "%s", who);
 	} else if (rc == -ENOENT || rc == -EKEYREVOKED) {
 		if (e)
 			e->role = API_ROLE_NONE; /* revoked: forget at once */
 	} else if (e && now - e->checked_ns < TOKEN_STALE_NS) {
 		/* The database cannot answer: trust what it said recently. */
 		r = e->role;
+		snprintf(name, API_PRINCIPAL_MAX, "%s", e->name);
 	}
 out:
 	pthread_mutex_unlock(&s->db_lock);
@@ -912,6 +919,360 @@ static int h_token_revoke(void *ctx, const struct api_request *req,
 	return 0;
 }
 
+/* ---- alerts and silences ---- */
+
+static int no_alerting(struct api_response *res)
+{
+	return api_error(res, 404, "not_found",
+			 "alerting is off: set [alerts] rules_dir in the "
+			 "server's configuration");
+}
+
+static void write_history(void *ctx, const struct store_alert *a)
+{
+	struct jsonw *w = ctx;
+	jsonw_obj_begin(w);
+	write_ms(w, "ts", a->ts_ms);
+	jsonw_kv_str(w, "id", a->dedup_key);
+	jsonw_kv_str(w, "rule", a->rule);
+	jsonw_kv_str(w, "scope", a->scope);
+	jsonw_kv_str(w, "key", a->key ? a->key : "");
+	jsonw_kv_str(w, "from", a->from_state);
+	jsonw_kv_str(w, "to", a->state);
+	jsonw_kv_double(w, "value", a->value);
+	if (a->severity)
+		jsonw_kv_str(w, "severity", a->severity);
+	else {
+		jsonw_key(w, "severity");
+		jsonw_null(w);
+	}
+	jsonw_obj_end(w);
+}
+
+static int h_alerts(void *ctx, const struct api_request *req,
+		    struct api_response *res)
+{
+	struct server *s = ctx;
+	const char *state = api_req_query(req, "state");
+	const char *hist = api_req_query(req, "history");
+	unsigned mask = ALERTENGINE_LIST_FIRING | ALERTENGINE_LIST_PENDING;
+	uint64_t limit = 20, t0 = time_mono_ns();
+	int r;
+
+	if (!s->alerter)
+		return no_alerting(res);
+	if (state) {
+		if (strcmp(state, "firing") == 0)
+			mask = ALERTENGINE_LIST_FIRING;
+		else if (strcmp(state, "pending") == 0)
+			mask = ALERTENGINE_LIST_PENDING;
+		else if (strcmp(state, "resolved") == 0)
+			mask = ALERTENGINE_LIST_RESOLVED;
+		else if (strcmp(state, "all") == 0)
+			mask = ALERTENGINE_LIST_FIRING |
+			       ALERTENGINE_LIST_PENDING |
+			       ALERTENGINE_LIST_RESOLVED;
+		else
+			return api_error(res, 400, "bad_request",
+					 "state: must be firing, pending, "
+					 "resolved or all");
+	}
+	if (hist && conf_parse_u64(hist, 0, 1000, &limit) < 0)
+		return api_error(res, 400, "bad_request",
+				 "history: must be a whole number from 0 to "
+				 "1000");
+	struct jsonw *w = api_res_json(res);
+	jsonw_obj_begin(w);
+	alerter_list_json(s->alerter, mask, w);
+	jsonw_key(w, "history");
+	jsonw_arr_begin(w);
+	r = 0;
+	if (limit > 0) {
+		pthread_mutex_lock(&s->db_lock);
+		r = db_begin(s);
+		if (r == 0) {
+			r = store_alert_history(s->db, (unsigned)limit,
+						write_history, w);
+			db_end(s, r, t0);
+		}
+		pthread_mutex_unlock(&s->db_lock);
+	}
+	jsonw_arr_end(w);
+	if (r < 0)
+		jsonw_kv_str(w, "history_error",
+			     "alert history lives in PostgreSQL, which cannot "
+			     "be reached now");
+	jsonw_obj_end(w);
+	return 0;
+}
+
+static int h_alert_ack(void *ctx, const struct api_request *req,
+		       struct api_response *res)
+{
+	struct server *s = ctx;
+	const char *id = api_req_param(req, "id");
+	char comment[APIBODY_COMMENT_MAX + 1], err[256];
+	size_t len;
+	const char *body = api_req_body(req, &len);
+
+	if (!s->alerter)
+		return no_alerting(res);
+	if (apibody_ack(body, len, comment, err, sizeof(err)) < 0)
+		return api_error(res, 400, "bad_request", "%s", err);
+	struct jsonw *w = api_res_json(res);
+	int r = alerter_ack(s->alerter, id, api_req_principal(req), comment, w);
+	switch (r) {
+	case 0:
+		log_info("api", "alert %s acked by %s", id,
+			 api_req_principal(req));
+		return 0;
+	case -EINVAL:
+		return api_error(res, 400, "bad_request",
+				 "alert id: 8 to 64 lowercase hex digits "
+				 "(the alert's id or a prefix of it)");
+	case -ENOTUNIQ:
+		return api_error(res, 400, "ambiguous",
+				 "alert id prefix %s matches several alerts",
+				 id);
+	case -ENOENT:
+		return api_error(res, 404, "not_found", "no alert %s", id);
+	case -EBUSY:
+		return api_error(res, 409, "conflict",
+				 "alert %s is neither pending nor firing", id);
+	case -EAGAIN:
+		return api_error(res, 503, "not_leader",
+				 "this replica does not lead alerting; ask the "
+				 "leader (GET /api/v1/alerts: leader_id)");
+	default:
+		return api_error(res, 500, "internal", "%s", strerror(-r));
+	}
+}
+
+static const char *silence_state(const struct store_silence *x, int64_t now)
+{
+	if (x->expired_ms || x->ends_ms <= now)
+		return "expired";
+	return x->starts_ms > now ? "pending" : "active";
+}
+
+struct silence_out {
+	struct jsonw *w;
+	int64_t now_ms;
+	unsigned want; /* bits: 1 active, 2 pending, 4 expired */
+	size_t n;
+};
+
+static void write_silence(void *ctx, const struct store_silence *x)
+{
+	struct silence_out *o = ctx;
+	const char *st = silence_state(x, o->now_ms);
+	unsigned bit = st[0] == 'a' ? 1 : st[0] == 'p' ? 2 : 4;
+	struct matchers m;
+	char text[MATCHERS_MAX * (MATCHER_NAME_MAX + MATCHER_VALUE_MAX + 8)];
+	char err[128];
+
+	if (!(o->want & bit))
+		return;
+	o->n++;
+	struct jsonw *w = o->w;
+	jsonw_obj_begin(w);
+	jsonw_kv_i64(w, "id", x->id);
+	jsonw_key(w, "matchers");
+	jsonw_arr_begin(w);
+	cJSON *j = cJSON_Parse(x->matchers_json);
+	if (j && matchers_from_json(j, &m, err, sizeof(err)) == 0) {
+		for (size_t k = 0; k < m.n; k++) {
+			struct matchers one = { .n = 1 };
+			one.m[0] = m.m[k];
+			matchers_format(&one, text, sizeof(text));
+			jsonw_str(w, text);
+		}
+		matchers_release(&m);
+	}
+	cJSON_Delete(j);
+	jsonw_arr_end(w);
+	write_ms(w, "starts_at", x->starts_ms);
+	write_ms(w, "ends_at", x->ends_ms);
+	jsonw_kv_str(w, "comment", x->comment);
+	jsonw_kv_str(w, "author", x->author);
+	write_ms(w, "created_at", x->created_ms);
+	write_ms(w, "expired_at", x->expired_ms);
+	jsonw_kv_str(w, "state", st);
+	jsonw_obj_end(w);
+}
+
+/* The matchers as stored: Alertmanager's objects. */
+static int matchers_json(const struct matchers *m, struct buf *b)
+{
+	struct jsonw w;
+
+	jsonw_init(&w, b);
+	jsonw_arr_begin(&w);
+	for (size_t k = 0; k < m->n; k++) {
+		const struct matcher *x = &m->m[k];
+		jsonw_obj_begin(&w);
+		jsonw_kv_str(&w, "name", x->name);
+		jsonw_kv_str(&w, "value", x->value);
+		jsonw_kv_bool(&w, "isRegex",
+			      x->op == MATCH_RE || x->op == MATCH_NRE);
+		jsonw_kv_bool(&w, "isEqual",
+			      x->op == MATCH_EQ || x->op == MATCH_RE);
+		jsonw_obj_end(&w);
+	}
+	jsonw_arr_end(&w);
+	return jsonw_finish(&w);
+}
+
+static int one_silence(struct server *s, int64_t id, struct jsonw *w)
+{
+	struct silence_out o = { w, time_real_ms(), 7, 0 };
+	uint64_t t0 = time_mono_ns();
+	int r;
+
+	pthread_mutex_lock(&s->db_lock);
+	r = db_begin(s);
+	if (r == 0) {
+		r = store_silence_list(s->db, id, true, o.now_ms, write_silence,
+				       &o);
+		db_end(s, r, t0);
+	}
+	pthread_mutex_unlock(&s->db_lock);
+	if (r < 0)
+		return r;
+	return o.n ? 0 : -ENOENT;
+}
+
+static int silences_unavailable(struct api_response *res)
+{
+	return api_error(res, 503, "unavailable",
+			 "silences live in PostgreSQL, which cannot be "
+			 "reached now");
+}
+
+static int h_silence_add(void *ctx, const struct api_request *req,
+			 struct api_response *res)
+{
+	struct server *s = ctx;
+	struct apibody_silence x;
+	char err[256];
+	size_t len;
+	const char *body = api_req_body(req, &len);
+	struct buf b;
+	int64_t id = 0, created = 0;
+	uint64_t t0 = time_mono_ns();
+	int r;
+
+	if (!s->alerter)
+		return no_alerting(res);
+	if (apibody_silence(body, len, time_real_ms(), &x, err, sizeof(err)) <
+	    0)
+		return api_error(res, 400, "bad_request", "%s", err);
+	buf_init(&b, 64 * 1024);
+	r = matchers_json(&x.m, &b);
+	if (r == 0) {
+		pthread_mutex_lock(&s->db_lock);
+		r = db_begin(s);
+		if (r == 0) {
+			buf_append(&b, "", 1);
+			r = store_silence_add(
+			    s->db, b.data, x.starts_ms, x.ends_ms, x.comment,
+			    x.has_author ? x.author : api_req_principal(req),
+			    &id, &created);
+			db_end(s, r, t0);
+		}
+		pthread_mutex_unlock(&s->db_lock);
+	}
+	buf_release(&b);
+	apibody_silence_release(&x);
+	if (r < 0)
+		return silences_unavailable(res);
+	alerter_silences_changed(s->alerter);
+	log_info("api", "silence %lld added by %s", (long long)id,
+		 api_req_principal(req));
+	api_res_status(res, 201);
+	r = one_silence(s, id, api_res_json(res));
+	if (r < 0)
+		return silences_unavailable(res);
+	return 0;
+}
+
+static int h_silences(void *ctx, const struct api_request *req,
+		      struct api_response *res)
+{
+	struct server *s = ctx;
+	const char *state = api_req_query(req, "state");
+	struct silence_out o = { api_res_json(res), time_real_ms(), 3, 0 };
+	uint64_t t0 = time_mono_ns();
+	int r;
+
+	if (!s->alerter)
+		return no_alerting(res);
+	if (state) {
+		if (strcmp(state, "active") == 0)
+			o.want = 1;
+		else if (strcmp(state, "pending") == 0)
+			o.want = 2;
+		else if (strcmp(state, "expired") == 0)
+			o.want = 4;
+		else if (strcmp(state, "all") == 0)
+			o.want = 7;
+		else
+			return api_error(res, 400, "bad_request",
+					 "state: must be active, pending, "
+					 "expired or all");
+	}
+	jsonw_obj_begin(o.w);
+	jsonw_key(o.w, "silences");
+	jsonw_arr_begin(o.w);
+	pthread_mutex_lock(&s->db_lock);
+	r = db_begin(s);
+	if (r == 0) {
+		r = store_silence_list(s->db, 0, (o.want & 4) != 0, o.now_ms,
+				       write_silence, &o);
+		db_end(s, r, t0);
+	}
+	pthread_mutex_unlock(&s->db_lock);
+	if (r < 0)
+		return silences_unavailable(res);
+	jsonw_arr_end(o.w);
+	jsonw_obj_end(o.w);
+	return 0;
+}
+
+static int h_silence_expire(void *ctx, const struct api_request *req,
+			    struct api_response *res)
+{
+	struct server *s = ctx;
+	const char *q = api_req_param(req, "id");
+	uint64_t id, t0 = time_mono_ns();
+	int r;
+
+	if (!s->alerter)
+		return no_alerting(res);
+	if (!q || conf_parse_u64(q, 1, INT64_MAX, &id) < 0)
+		return api_error(res, 400, "bad_request",
+				 "silence id must be a whole number");
+	pthread_mutex_lock(&s->db_lock);
+	r = db_begin(s);
+	if (r == 0) {
+		r = store_silence_expire(s->db, (int64_t)id);
+		db_end(s, r, t0);
+	}
+	pthread_mutex_unlock(&s->db_lock);
+	if (r == -ENOENT)
+		return api_error(res, 404, "not_found", "no silence %llu",
+				 (unsigned long long)id);
+	if (r < 0)
+		return silences_unavailable(res);
+	alerter_silences_changed(s->alerter);
+	log_info("api", "silence %llu expired by %s", (unsigned long long)id,
+		 api_req_principal(req));
+	r = one_silence(s, (int64_t)id, api_res_json(res));
+	if (r < 0)
+		return silences_unavailable(res);
+	return 0;
+}
+
 int server_routes_start(struct server *s, char *err, size_t errlen)
 {
 	const struct api_route routes[] = {
@@ -933,6 +1294,14 @@ int server_routes_start(struct server *s, char *err, size_t errlen)
 		{ "POST", "/api/v1/tokens", API_ROLE_ADMIN, h_token_create, s },
 		{ "DELETE", "/api/v1/tokens/{id}", API_ROLE_ADMIN,
 		  h_token_revoke, s },
+		{ "GET", "/api/v1/alerts", API_ROLE_VIEWER, h_alerts, s },
+		{ "POST", "/api/v1/alerts/{id}/ack", API_ROLE_OPERATOR,
+		  h_alert_ack, s },
+		{ "GET", "/api/v1/silences", API_ROLE_VIEWER, h_silences, s },
+		{ "POST", "/api/v1/silences", API_ROLE_OPERATOR, h_silence_add,
+		  s },
+		{ "DELETE", "/api/v1/silences/{id}", API_ROLE_OPERATOR,
+		  h_silence_expire, s },
 	};
 	struct api_options o = {
 		.host = s->cfg->listen_host,

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "alerter.h"
 #include "api.h"
 #include "ingest.h"
 #include "metrics.h"
@@ -160,6 +161,7 @@ static double score_sample(struct server *s, struct ingest_node *n,
 		return NAN;
 	v->hot_dirty = true;
 	probe_series(s, n, v);
+	server_alert_mark(s, n);
 	return score_view(s, n, v, now_ms) ? v->comps.score : NAN;
 }
 
@@ -202,8 +204,10 @@ static void on_state(struct server *s, const struct ingest_result *res,
 	};
 	writer_node(s->writer, &node);
 	struct node_view *v = view_of(res->node);
-	if (v)
+	if (v) {
 		v->hot_dirty = true;
+		server_alert_mark(s, res->node);
+	}
 	log_info("ingest", "node %s %s conn=%llu", res->node->id, node.state,
 		 (unsigned long long)res->node->conn);
 }
@@ -474,6 +478,14 @@ static void hot_merge(struct server *s)
 		struct hot_node *h = &got[i];
 		struct ingest_node *node = ingest_find(s->ingest, h->id);
 		struct node_view *v = node ? view_of(node) : NULL;
+		/* Another replica heard from the node more recently: it is
+		 * alive even when none of its samples came here (a shared
+		 * subscription may send them all elsewhere), so that it does
+		 * not turn stale here and page as down. */
+		if (v && h->last_seen_ms > node->last_seen_ms) {
+			node->last_seen_ms = h->last_seen_ms;
+			server_alert_mark(s, node);
+		}
 		if (!v || !h->sample ||
 		    h->sample_ts_ms <= node->last_sample_ts_ms)
 			continue;
@@ -566,6 +578,7 @@ static bool rescore_step(struct server *s)
 		sv[k].failing_probes = x->svc[k].failing;
 	}
 	s->fleet_score = score_fleet(&s->policy, names, scores, x->nsvc);
+	s->fleet_scored = true;
 	if (sv) {
 		qsort(sv, x->nsvc, sizeof(*sv), svc_cmp);
 		free(s->services);
@@ -790,9 +803,11 @@ static int metrics_setup(struct server *s)
 			     METRIC_HISTOGRAM, NULL, 0, lat, ARRAY_SIZE(lat),
 			     &h) == 0)
 		s->m_score_latency = metric_series(h, NULL);
-	return metrics_register(s->metrics, "acgs_ingest_rejected_total",
-				"messages rejected, by reason", METRIC_COUNTER,
-				reason, 1, NULL, 0, &s->m_rejected);
+	if (metrics_register(s->metrics, "acgs_ingest_rejected_total",
+			     "messages rejected, by reason", METRIC_COUNTER,
+			     reason, 1, NULL, 0, &s->m_rejected) < 0)
+		return -ENOMEM;
+	return server_alert_metrics_setup(s);
 }
 
 /* A Prometheus counter only goes up: advance it to the source's value. */
@@ -855,6 +870,7 @@ void server_metrics_sync(struct server *s)
 	mirror_counter(metric_series(s->m_rejected, cap), st.rejected_capacity);
 	mirror_counter(metric_series(s->m_rejected, dir),
 		       st.rejected_direction);
+	server_alert_metrics_sync(s);
 }
 
 int server_new(struct server_config *cfg, struct server **ret, char *err,
@@ -960,6 +976,30 @@ int server_new(struct server_config *cfg, struct server **ret, char *err,
 			goto out;
 		}
 	}
+	if (cfg->rules_dir) {
+		struct alerter_options ao = {
+			.conninfo = cfg->conninfo,
+			.redis_url = cfg->redis_url,
+			.replica = cfg->replica_id,
+			.rules_dir = cfg->rules_dir,
+			.eval_interval = cfg->eval_interval,
+			.lease_ttl = cfg->lease_ttl,
+			.receivers = &cfg->receivers,
+			.routes = &cfg->routes,
+			.api_base = cfg->api_url,
+			.grafana_base = cfg->grafana_url,
+			.evaluate = server_alert_evaluate,
+			.ctx = s,
+			.pass_seconds = s->ma_eval_seconds,
+			.backoff_initial = cfg->backoff_initial,
+			.backoff_cap = cfg->backoff_cap,
+		};
+		r = alerter_new(&ao, &s->alerter, err, errlen);
+		if (r < 0)
+			goto out;
+		log_info("alerts", "rules from %s, %zu receivers, %zu routes",
+			 cfg->rules_dir, cfg->receivers.n, cfg->routes.n);
+	}
 	r = server_routes_start(s, err, errlen);
 out:
 	if (r < 0) {
@@ -976,6 +1016,8 @@ struct server *server_free(struct server *s)
 		return NULL;
 	/* The API first: its threads read everything below. */
 	s->api = api_stop(s->api);
+	/* Then the alerter, whose thread reads the views. */
+	s->alerter = alerter_free(s->alerter);
 	s->mqtt = mqttconn_free(s->mqtt);
 	s->hot = hotstate_free(s->hot);
 	s->ingest = ingest_free(s->ingest);
@@ -989,6 +1031,7 @@ struct server *server_free(struct server *s)
 			free(s->pass->svc[k].scores);
 	free(s->pass);
 	free(s->services);
+	free(s->alert_dirty);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->db_lock);
 	server_config_free(s->cfg);
@@ -1045,6 +1088,11 @@ static void reload(struct server *s)
 		{ "[redis] url", differs(n->redis_url, s->cfg->redis_url) },
 		{ "[auth] anonymous_viewer",
 		  n->anonymous_viewer != s->cfg->anonymous_viewer },
+		{ "[alerts] rules_dir (turning alerting on or off)",
+		  (n->rules_dir == NULL) != (s->cfg->rules_dir == NULL) },
+		{ "[receiver.*] and [route *] sections",
+		  n->receivers.n != s->cfg->receivers.n ||
+		      n->routes.n != s->cfg->routes.n },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(restart); i++)
 		if (restart[i].changed)
@@ -1052,6 +1100,14 @@ static void reload(struct server *s)
 				 "reload: %s changed; it takes effect after a "
 				 "restart",
 				 restart[i].key);
+	if (s->alerter && n->rules_dir &&
+	    alerter_reload_rules(s->alerter, n->rules_dir, err, sizeof(err)) <
+		0) {
+		log_err("server", "reload rejected, configuration kept: %s",
+			err);
+		score_policy_release(&p);
+		goto out;
+	}
 	pthread_mutex_lock(&s->lock);
 	score_policy_release(&s->policy);
 	s->policy = p; /* moved: the policy owns its criticality array */
@@ -1082,6 +1138,13 @@ int server_run(struct server *s)
 		 PACKAGE_VERSION, s->cfg->replica_id, s->cfg->mqtt.host,
 		 s->cfg->mqtt.port);
 	s->next_stats_ns = time_mono_ns() + STATS_EVERY_NS;
+	if (s->alerter) {
+		int r = alerter_start(s->alerter);
+		if (r < 0) {
+			log_err("alerts", "cannot start: %s", strerror(-r));
+			return r;
+		}
+	}
 
 	while (!stop) {
 		uint64_t now = time_mono_ns();
@@ -1149,6 +1212,8 @@ int server_run(struct server *s)
 	notify_send("STOPPING=1");
 	/* Stop taking requests and finish those in flight first. */
 	s->api = api_stop(s->api);
+	/* Hand the alerts lease over at once. */
+	s->alerter = alerter_free(s->alerter);
 	/* A clean DISCONNECT keeps the persistent session for the restart. */
 	mqttconn_disconnect(s->mqtt);
 	writer_flush(s->writer);

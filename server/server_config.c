@@ -78,11 +78,29 @@ static const struct conf_key auth_keys[] = {
 	  offsetof(struct server_config, anonymous_viewer), 0, 0 },
 };
 
+static const struct conf_key alerts_keys[] = {
+	{ "rules_dir", CONF_STRING, offsetof(struct server_config, rules_dir),
+	  0, 0 },
+	{ "eval_interval", CONF_SECONDS,
+	  offsetof(struct server_config, eval_interval), 0.05, 3600 },
+	{ "lease_ttl", CONF_SECONDS, offsetof(struct server_config, lease_ttl),
+	  0.5, 3600 },
+	{ "api_url", CONF_STRING, offsetof(struct server_config, api_url), 0,
+	  0 },
+	{ "grafana_url", CONF_STRING,
+	  offsetof(struct server_config, grafana_url), 0, 0 },
+	{ "backoff_initial", CONF_SECONDS,
+	  offsetof(struct server_config, backoff_initial), 0.01, 3600 },
+	{ "backoff_cap", CONF_SECONDS,
+	  offsetof(struct server_config, backoff_cap), 0.01, 86400 },
+};
+
 static const struct {
 	const char *name;
 	const struct conf_key *keys;
 	size_t nkeys;
 } sections[] = {
+	{ "alerts", alerts_keys, ARRAY_SIZE(alerts_keys) },
 	{ "server", server_keys, ARRAY_SIZE(server_keys) },
 	{ "postgres", postgres_keys, ARRAY_SIZE(postgres_keys) },
 	{ "redis", redis_keys, ARRAY_SIZE(redis_keys) },
@@ -114,13 +132,20 @@ static int handler(void *user, const char *section, const char *key,
 				  ARRAY_SIZE(mqtt_server_keys), c, key, value,
 				  err);
 	}
+	if (receiver_conf_section(section))
+		return receiver_conf_parse(&c->receivers, section, key, value,
+					   err);
+	if (alertroute_conf_section(section))
+		return alertroute_conf_parse(&c->routes, section, key, value,
+					     err);
 	for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
 		if (strcmp(section, sections[i].name) == 0)
 			return conf_apply(sections[i].keys, sections[i].nkeys,
 					  c, key, value, err);
 	return fail(err, -ENOENT,
 		    "unknown section (expected server, mqtt, postgres, redis, "
-		    "scoring or auth)");
+		    "scoring, auth, alerts, receiver.KIND NAME or route "
+		    "NAME)");
 }
 
 static int set_default(char **field, const char *value)
@@ -211,6 +236,17 @@ static int finish(struct server_config *c, struct conf_error *err)
 			    "redis://[:password@]host[:port][/db] or "
 			    "unix:///path",
 			    c->path, c->redis_url);
+	if ((r = receiver_conf_finish(&c->receivers, c->path, err)) < 0)
+		return r;
+	if ((r = alertroute_conf_finish(&c->routes, &c->receivers, err)) < 0) {
+		char m[CONF_ERR_LEN];
+		snprintf(m, sizeof(m), "%s", err->msg);
+		return fail(err, r, "%s: %s", c->path, m);
+	}
+	if (c->routes.n && !c->rules_dir)
+		return fail(err, -EINVAL,
+			    "%s: [route ...] sections need [alerts] rules_dir",
+			    c->path);
 	char cid[128];
 	if (server_config_client_id(c, cid, sizeof(cid)) < 0)
 		return fail(err, -EINVAL, "%s: [server] replica_id too long",
@@ -230,6 +266,8 @@ static int load(const char *path, const char *text, size_t len,
 	c->batch_max = 1000;
 	c->flush_interval = 0.2;
 	c->redis_sample_interval = 10;
+	c->eval_interval = 1;
+	c->lease_ttl = 10;
 	c->path = strdup(path);
 	if (!c->path) {
 		r = fail(err, -ENOMEM, "out of memory");
@@ -277,6 +315,11 @@ struct server_config *server_config_free(struct server_config *c)
 	free(c->conninfo);
 	free(c->redis_url);
 	free(c->policy);
+	free(c->rules_dir);
+	free(c->api_url);
+	free(c->grafana_url);
+	receiver_set_release(&c->receivers);
+	alertroute_set_release(&c->routes);
 	free(c);
 	return NULL;
 }

@@ -7,7 +7,9 @@
 #include <stddef.h>
 
 #include "conf.h"
+#include "alertroute.h"
 #include "mqttconf.h"
+#include "receiver.h"
 
 struct server_config {
 	char *path;
@@ -53,6 +55,19 @@ struct server_config {
 
 	/* [auth] */
 	bool anonymous_viewer; /* read endpoints without a token */
+
+	/* [alerts]: no rules_dir, no alerting */
+	char *rules_dir;
+	double eval_interval; /* seconds; default 1 */
+	double lease_ttl;     /* seconds; default 10 */
+	/* Base URLs for links in notifications; may be NULL. */
+	char *api_url, *grafana_url;
+	/* Outbox retries: first backoff and cap, seconds (0: 1 and 300). */
+	double backoff_initial, backoff_cap;
+
+	/* [receiver.KIND NAME] and [route NAME] sections */
+	struct receiver_set receivers;
+	struct alertroute_set routes;
 };
 
 /* Load and validate path. Returns 0 and *ret (free with

@@ -74,6 +74,7 @@ struct server {
 		uint8_t sha256[32];
 		enum api_role role;
 		uint64_t checked_ns;
+		char name[API_PRINCIPAL_MAX];
 	} tokens[64];
 	size_t ntokens;
 	bool started;
@@ -88,7 +89,35 @@ struct server {
 	uint64_t next_rescore_ns;
 	struct rescore_ctx *pass; /* the pass under way, over several rounds */
 	bool rescoring;
+	bool fleet_scored; /* a pass has ended: the fleet values are real */
+
+	/* Alerting (NULL without [alerts] rules_dir). The nodes changed since
+	 * the alerter last evaluated, guarded by lock (server_alerts.c). */
+	struct alerter *alerter;
+	struct ingest_node **alert_dirty;
+	size_t nalert_dirty, alert_dirty_cap;
+	bool alert_dirty_all;
+	struct metric *ma_alerts, *ma_transitions, *ma_n_pending, *ma_n_sent,
+	    *ma_n_retried, *ma_n_failed, *ma_rx_breaker;
+	struct metric_series *ma_eval_seconds, *ma_leader, *ma_rules,
+	    *ma_eval_cpu, *ma_passes, *ma_queued, *ma_muted, *ma_backlog,
+	    *ma_record_errors, *ma_dropped, *ma_oldest, *ma_enqueue_errors;
 };
+
+/* ---- server_alerts.c ---- */
+
+/* Note that node n changed (a sample, a state): the alerter evaluates it
+ * soon. Call with lock held. */
+void server_alert_mark(struct server *s, struct ingest_node *n);
+
+/* The alerter's evaluate callback (see alerter.h); takes lock. */
+struct alertengine;
+void server_alert_evaluate(void *ctx, struct alertengine *e, bool full,
+			   int64_t now_ms);
+
+/* The alert and notification series of /metrics. */
+int server_alert_metrics_setup(struct server *s);
+void server_alert_metrics_sync(struct server *s);
 
 /* A node silent for more than 3 of its intervals. */
 bool server_node_stale(const struct ingest_node *n, int64_t now_ms);

@@ -1004,7 +1004,8 @@ int store_token_insert(struct store *s, const char *name, const char *role,
 }
 
 int store_token_lookup(struct store *s, const uint8_t sha256[32], char *role,
-		       size_t rolelen, int64_t *ret_id)
+		       size_t rolelen, int64_t *ret_id, char *name,
+		       size_t namelen)
 {
 	int rc = ready(s);
 	if (rc < 0)
@@ -1022,7 +1023,8 @@ int store_token_lookup(struct store *s, const uint8_t sha256[32], char *role,
 	    " u AS (UPDATE api_tokens a SET last_used_at = now() FROM t"
 	    " WHERE a.id = t.id AND NOT t.revoked AND (t.last_used_at IS NULL"
 	    " OR t.last_used_at < now() - interval '1 minute'))"
-	    " SELECT id, role, revoked FROM t",
+	    " SELECT t.id, t.role, t.revoked, a.name FROM t"
+	    " JOIN api_tokens a ON a.id = t.id",
 	    1, params, lens, binary, PGRES_TUPLES_OK, &r);
 	if (rc < 0)
 		return rc;
@@ -1040,6 +1042,8 @@ int store_token_lookup(struct store *s, const uint8_t sha256[32], char *role,
 	memcpy(role, rv, strlen(rv) + 1);
 	if (ret_id)
 		*ret_id = id;
+	if (name && namelen)
+		snprintf(name, namelen, "%s", PQgetvalue(r, 0, 3));
 	return 0;
 }
 
@@ -1140,4 +1144,352 @@ int store_apply_retention(struct store *s, int raw_days, int m1_days,
 	const char *p[] = { a, b, c };
 	return call_counting(
 	    s, "SELECT acgs_apply_retention($1::int, $2::int, $3::int)", 3, p);
+}
+
+/* ---- alerts ---- */
+
+/* Text parameters of numbers; NULL for absent ones. */
+struct numtext {
+	char v[24];
+};
+
+static const char *ms_param(struct numtext *t, int64_t ms)
+{
+	if (ms <= 0)
+		return NULL;
+	snprintf(t->v, sizeof(t->v), "%" PRId64, ms);
+	return t->v;
+}
+
+static const char *dbl_param(struct numtext *t, double v)
+{
+	if (!isfinite(v))
+		return NULL;
+	snprintf(t->v, sizeof(t->v), "%.17g", v);
+	return t->v;
+}
+
+static int alert_event(struct store *s, const struct store_alert *a)
+{
+	struct numtext ts, val, thr;
+	const char *params[] = {
+		ms_param(&ts, a->ts_ms),
+		a->rule,
+		a->scope,
+		a->key ? a->key : "",
+		a->dedup_key,
+		a->from_state ? a->from_state : "inactive",
+		a->state,
+		a->severity,
+		dbl_param(&val, a->value),
+		dbl_param(&thr, a->threshold),
+		a->labels_json ? a->labels_json : "{}",
+		a->summary,
+	};
+	_cleanup_pgresult_ PGresult *r = NULL;
+	return exec_params(
+	    s,
+	    "INSERT INTO alert_events (ts, rule, scope, key, dedup_key,"
+	    " from_state, to_state, severity, value, threshold, labels,"
+	    " summary) VALUES (coalesce(acgs_ms_ts($1::bigint), now()), $2,"
+	    " $3, $4, $5, $6, $7, $8, $9::float8, $10::float8, $11::jsonb,"
+	    " $12)",
+	    ARRAY_SIZE(params), params, NULL, NULL, PGRES_COMMAND_OK, &r);
+}
+
+static int alert_ack(struct store *s, const struct store_alert *a)
+{
+	struct numtext ts;
+	const char *params[] = { ms_param(&ts, a->acked_ms),
+				 a->dedup_key,
+				 a->rule,
+				 a->key ? a->key : "",
+				 a->acked_by ? a->acked_by : "",
+				 a->ack_comment ? a->ack_comment : "" };
+	_cleanup_pgresult_ PGresult *r = NULL;
+	return exec_params(
+	    s,
+	    "INSERT INTO alert_acks (ts, dedup_key, rule, key, author, comment)"
+	    " VALUES (coalesce(acgs_ms_ts($1::bigint), now()), $2, $3, $4, $5,"
+	    " $6)",
+	    ARRAY_SIZE(params), params, NULL, NULL, PGRES_COMMAND_OK, &r);
+}
+
+static int alert_instance(struct store *s, const struct store_alert *a)
+{
+	_cleanup_pgresult_ PGresult *r = NULL;
+
+	if (strcmp(a->state, "inactive") == 0) {
+		const char *params[] = { a->dedup_key };
+		return exec_params(
+		    s, "DELETE FROM alert_instances WHERE dedup_key = $1", 1,
+		    params, NULL, NULL, PGRES_COMMAND_OK, &r);
+	}
+	struct numtext t[9];
+	const char *params[] = {
+		a->dedup_key,
+		a->rule,
+		a->scope,
+		a->key ? a->key : "",
+		a->probe,
+		a->state,
+		a->severity,
+		ms_param(&t[0], a->active_since_ms),
+		ms_param(&t[1], a->fired_at_ms),
+		ms_param(&t[2], a->resolved_at_ms),
+		ms_param(&t[3], a->last_true_ms),
+		dbl_param(&t[4], a->value),
+		dbl_param(&t[5], a->firing_value),
+		dbl_param(&t[6], a->threshold),
+		a->labels_json ? a->labels_json : "{}",
+		a->summary,
+		a->description,
+		a->notified ? a->notified : "",
+		a->acked_by,
+		ms_param(&t[7], a->acked_ms),
+		a->ack_comment,
+	};
+	return exec_params(
+	    s,
+	    "INSERT INTO alert_instances (dedup_key, rule, scope, key, probe,"
+	    " state, severity, active_since, fired_at, resolved_at, last_true,"
+	    " value, firing_value, threshold, labels, summary, description,"
+	    " notified, acked_by, acked_at, ack_comment, updated_at)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, acgs_ms_ts($8::bigint),"
+	    " acgs_ms_ts($9::bigint), acgs_ms_ts($10::bigint),"
+	    " acgs_ms_ts($11::bigint), $12::float8, $13::float8, $14::float8,"
+	    " $15::jsonb, $16, $17, $18, $19, acgs_ms_ts($20::bigint), $21,"
+	    " now())"
+	    " ON CONFLICT (dedup_key) DO UPDATE SET rule = EXCLUDED.rule,"
+	    " scope = EXCLUDED.scope, key = EXCLUDED.key,"
+	    " probe = EXCLUDED.probe, state = EXCLUDED.state,"
+	    " severity = EXCLUDED.severity,"
+	    " active_since = EXCLUDED.active_since,"
+	    " fired_at = EXCLUDED.fired_at,"
+	    " resolved_at = EXCLUDED.resolved_at,"
+	    " last_true = EXCLUDED.last_true, value = EXCLUDED.value,"
+	    " firing_value = EXCLUDED.firing_value,"
+	    " threshold = EXCLUDED.threshold, labels = EXCLUDED.labels,"
+	    " summary = EXCLUDED.summary,"
+	    " description = EXCLUDED.description,"
+	    " notified = EXCLUDED.notified, acked_by = EXCLUDED.acked_by,"
+	    " acked_at = EXCLUDED.acked_at,"
+	    " ack_comment = EXCLUDED.ack_comment, updated_at = now()",
+	    ARRAY_SIZE(params), params, NULL, NULL, PGRES_COMMAND_OK, &r);
+}
+
+int store_alert_record(struct store *s, const struct store_alert *a, bool event,
+		       bool ack)
+{
+	int rc = ready(s);
+
+	if (rc < 0)
+		return rc;
+	if (!a->dedup_key || !a->rule || !a->scope || !a->state)
+		return -EINVAL;
+	rc = exec_simple(s, "BEGIN", PGRES_COMMAND_OK);
+	if (rc == 0 && event)
+		rc = alert_event(s, a);
+	if (rc == 0 && ack)
+		rc = alert_ack(s, a);
+	if (rc == 0)
+		rc = alert_instance(s, a);
+	if (rc == 0)
+		rc = exec_simple(s, "COMMIT", PGRES_COMMAND_OK);
+	if (rc < 0)
+		rollback(s);
+	return rc;
+}
+
+static double dbl_or_nan(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NAN
+					: strtod(PQgetvalue(r, row, col), NULL);
+}
+
+static const char *str_or_null(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+int store_alert_instances(struct store *s,
+			  void (*fn)(void *ctx, const struct store_alert *a),
+			  void *ctx)
+{
+	int rc = ready(s);
+
+	if (rc < 0)
+		return rc;
+	_cleanup_pgresult_ PGresult *r = NULL;
+	rc = exec_params(
+	    s,
+	    "SELECT dedup_key, rule, scope, key, probe, state, severity,"
+	    " acgs_ts_ms(active_since), acgs_ts_ms(fired_at),"
+	    " acgs_ts_ms(resolved_at), acgs_ts_ms(last_true), value,"
+	    " firing_value, threshold, labels::text, summary, description,"
+	    " notified, acked_by, acgs_ts_ms(acked_at), ack_comment"
+	    " FROM alert_instances ORDER BY dedup_key",
+	    0, NULL, NULL, NULL, PGRES_TUPLES_OK, &r);
+	if (rc < 0)
+		return rc;
+	int n = PQntuples(r);
+	for (int i = 0; i < n; i++) {
+		struct store_alert a = {
+			.dedup_key = PQgetvalue(r, i, 0),
+			.rule = PQgetvalue(r, i, 1),
+			.scope = PQgetvalue(r, i, 2),
+			.key = PQgetvalue(r, i, 3),
+			.probe = str_or_null(r, i, 4),
+			.state = PQgetvalue(r, i, 5),
+			.severity = str_or_null(r, i, 6),
+			.active_since_ms = ms_or_zero(r, i, 7),
+			.fired_at_ms = ms_or_zero(r, i, 8),
+			.resolved_at_ms = ms_or_zero(r, i, 9),
+			.last_true_ms = ms_or_zero(r, i, 10),
+			.value = dbl_or_nan(r, i, 11),
+			.firing_value = dbl_or_nan(r, i, 12),
+			.threshold = dbl_or_nan(r, i, 13),
+			.labels_json = PQgetvalue(r, i, 14),
+			.summary = str_or_null(r, i, 15),
+			.description = str_or_null(r, i, 16),
+			.notified = PQgetvalue(r, i, 17),
+			.acked_by = str_or_null(r, i, 18),
+			.acked_ms = ms_or_zero(r, i, 19),
+			.ack_comment = str_or_null(r, i, 20),
+		};
+		fn(ctx, &a);
+	}
+	return n;
+}
+
+int store_alert_history(struct store *s, unsigned limit,
+			void (*fn)(void *ctx, const struct store_alert *a),
+			void *ctx)
+{
+	int rc = ready(s);
+
+	if (rc < 0)
+		return rc;
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%u", limit);
+	const char *params[] = { lim };
+	_cleanup_pgresult_ PGresult *r = NULL;
+	rc = exec_params(s,
+			 "SELECT dedup_key, rule, scope, key, from_state,"
+			 " to_state, acgs_ts_ms(ts), value, severity"
+			 " FROM alert_events ORDER BY ts DESC, id DESC"
+			 " LIMIT $1::int",
+			 1, params, NULL, NULL, PGRES_TUPLES_OK, &r);
+	if (rc < 0)
+		return rc;
+	int n = PQntuples(r);
+	for (int i = 0; i < n; i++) {
+		struct store_alert a = {
+			.dedup_key = PQgetvalue(r, i, 0),
+			.rule = PQgetvalue(r, i, 1),
+			.scope = PQgetvalue(r, i, 2),
+			.key = PQgetvalue(r, i, 3),
+			.from_state = PQgetvalue(r, i, 4),
+			.state = PQgetvalue(r, i, 5),
+			.ts_ms = ms_or_zero(r, i, 6),
+			.value = dbl_or_nan(r, i, 7),
+			.severity = str_or_null(r, i, 8),
+		};
+		fn(ctx, &a);
+	}
+	return n;
+}
+
+int store_silence_add(struct store *s, const char *matchers_json,
+		      int64_t starts_ms, int64_t ends_ms, const char *comment,
+		      const char *author, int64_t *ret_id,
+		      int64_t *ret_created_ms)
+{
+	int rc = ready(s);
+
+	if (rc < 0)
+		return rc;
+	struct numtext st, en;
+	const char *params[] = { matchers_json, ms_param(&st, starts_ms),
+				 ms_param(&en, ends_ms), comment, author };
+	_cleanup_pgresult_ PGresult *r = NULL;
+	rc = exec_params(
+	    s,
+	    "INSERT INTO silences (matchers, starts_at, ends_at, comment,"
+	    " author) VALUES ($1::jsonb, coalesce(acgs_ms_ts($2::bigint),"
+	    " now()), acgs_ms_ts($3::bigint), $4, $5)"
+	    " RETURNING id, acgs_ts_ms(created_at)",
+	    ARRAY_SIZE(params), params, NULL, NULL, PGRES_TUPLES_OK, &r);
+	if (rc < 0)
+		return rc;
+	if (PQntuples(r) != 1)
+		return -EPROTO;
+	*ret_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	*ret_created_ms = ms_or_zero(r, 0, 1);
+	return 0;
+}
+
+int store_silence_list(struct store *s, int64_t id, bool all, int64_t now_ms,
+		       void (*fn)(void *ctx, const struct store_silence *x),
+		       void *ctx)
+{
+	int rc = ready(s);
+
+	if (rc < 0)
+		return rc;
+	struct numtext i1, n1;
+	const char *params[] = { id > 0 ? ms_param(&i1, id) : NULL,
+				 all ? "t" : "f", ms_param(&n1, now_ms) };
+	_cleanup_pgresult_ PGresult *r = NULL;
+	rc = exec_params(
+	    s,
+	    "SELECT id, matchers::text, comment, author,"
+	    " acgs_ts_ms(created_at), acgs_ts_ms(starts_at),"
+	    " acgs_ts_ms(ends_at), acgs_ts_ms(expired_at) FROM silences"
+	    " WHERE ($1::bigint IS NOT NULL AND id = $1::bigint)"
+	    " OR ($1::bigint IS NULL AND ($2::bool OR (expired_at IS NULL"
+	    " AND ends_at > coalesce(acgs_ms_ts($3::bigint), now()))))"
+	    " ORDER BY id DESC LIMIT 1000",
+	    ARRAY_SIZE(params), params, NULL, NULL, PGRES_TUPLES_OK, &r);
+	if (rc < 0)
+		return rc;
+	int n = PQntuples(r);
+	for (int i = 0; i < n; i++) {
+		struct store_silence x = {
+			.id = strtoll(PQgetvalue(r, i, 0), NULL, 10),
+			.matchers_json = PQgetvalue(r, i, 1),
+			.comment = PQgetvalue(r, i, 2),
+			.author = PQgetvalue(r, i, 3),
+			.created_ms = ms_or_zero(r, i, 4),
+			.starts_ms = ms_or_zero(r, i, 5),
+			.ends_ms = ms_or_zero(r, i, 6),
+			.expired_ms = ms_or_zero(r, i, 7),
+		};
+		fn(ctx, &x);
+	}
+	return n;
+}
+
+int store_silence_expire(struct store *s, int64_t id)
+{
+	int rc = ready(s);
+
+	if (rc < 0)
+		return rc;
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%" PRId64, id);
+	const char *params[] = { ids };
+	_cleanup_pgresult_ PGresult *r = NULL;
+	/* A silence that already ended keeps its end; one that has not
+	 * started yet ends before it starts, so it never applies. */
+	rc = exec_params(
+	    s,
+	    "UPDATE silences SET expired_at = coalesce(expired_at, now()),"
+	    " ends_at = greatest(starts_at + interval '1 ms',"
+	    " least(ends_at, now()))"
+	    " WHERE id = $1::bigint RETURNING id",
+	    1, params, NULL, NULL, PGRES_TUPLES_OK, &r);
+	if (rc < 0)
+		return rc;
+	return PQntuples(r) == 1 ? 0 : -ENOENT;
 }

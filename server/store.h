@@ -155,11 +155,13 @@ int store_token_insert(struct store *s, const char *name, const char *role,
 		       const uint8_t sha256[32], int64_t *ret_id);
 
 /* Find a token by its SHA-256: copies its role into role (rolelen bytes)
- * and sets *ret_id (may be NULL), and notes the use in last_used_at (at
- * most once a minute, to keep reads from writing on every request).
- * Returns 0, -ENOENT when unknown, -EKEYREVOKED when revoked. */
+ * and its name into name (namelen bytes; NULL: not wanted), sets *ret_id
+ * (may be NULL), and notes the use in last_used_at (at most once a minute,
+ * to keep reads from writing on every request). Returns 0, -ENOENT when
+ * unknown, -EKEYREVOKED when revoked. */
 int store_token_lookup(struct store *s, const uint8_t sha256[32], char *role,
-		       size_t rolelen, int64_t *ret_id);
+		       size_t rolelen, int64_t *ret_id, char *name,
+		       size_t namelen);
 
 /* One stored token (never its hash). Times in ms since the epoch, 0 when
  * not set. */
@@ -190,5 +192,68 @@ int store_rollup(struct store *s, int64_t from_ms, int64_t to_ms);
  * number of partitions dropped. */
 int store_apply_retention(struct store *s, int raw_days, int m1_days,
 			  int h1_days);
+
+/* ---- alerts (migrations 0004, 0005) ---- */
+
+/* One alert instance at one action: its row in alert_instances, and the
+ * event recorded. Strings may be NULL unless marked; times <= 0 are NULL. */
+struct store_alert {
+	const char *dedup_key, *rule, *scope; /* required */
+	const char *key, *probe, *severity;
+	const char *from_state; /* of the event */
+	const char *state; /* required; "inactive" deletes the instance row */
+	int64_t ts_ms;	   /* of the event */
+	int64_t active_since_ms, fired_at_ms, resolved_at_ms, last_true_ms;
+	double value, firing_value, threshold; /* NaN: NULL */
+	const char *labels_json;	       /* a JSON object; NULL: {} */
+	const char *summary, *description;
+	const char *notified; /* receivers holding a trigger, comma list */
+	const char *acked_by, *ack_comment;
+	int64_t acked_ms;
+};
+
+/* In one transaction: an alert_events row (when event), an alert_acks row
+ * (when ack), and the instance's row upserted, or deleted when its state
+ * is "inactive". Returns 0 or a negative errno (-ENOTCONN, -EIO, ...). */
+int store_alert_record(struct store *s, const struct store_alert *a, bool event,
+		       bool ack);
+
+/* Call fn for each saved instance (strings valid during the call).
+ * Returns how many, or a negative errno. */
+int store_alert_instances(struct store *s,
+			  void (*fn)(void *ctx, const struct store_alert *a),
+			  void *ctx);
+
+/* The newest limit alert_events, newest first: fn gets dedup_key, rule,
+ * scope, key, from_state, state, ts_ms, value and severity. Returns how
+ * many or a negative errno. */
+int store_alert_history(struct store *s, unsigned limit,
+			void (*fn)(void *ctx, const struct store_alert *a),
+			void *ctx);
+
+struct store_silence {
+	int64_t id;
+	const char *matchers_json; /* an array of matcher objects */
+	const char *comment, *author;
+	int64_t created_ms, starts_ms, ends_ms, expired_ms; /* 0: NULL */
+};
+
+/* Insert a silence. Sets *ret_id and *ret_created_ms. Returns 0 or a
+ * negative errno. */
+int store_silence_add(struct store *s, const char *matchers_json,
+		      int64_t starts_ms, int64_t ends_ms, const char *comment,
+		      const char *author, int64_t *ret_id,
+		      int64_t *ret_created_ms);
+
+/* Call fn for the silences: id > 0 selects that one; otherwise, newest
+ * first, at most 1000, those not expired at now_ms unless all is set.
+ * Returns how many or a negative errno. */
+int store_silence_list(struct store *s, int64_t id, bool all, int64_t now_ms,
+		       void (*fn)(void *ctx, const struct store_silence *x),
+		       void *ctx);
+
+/* Expire silence id now (ends it early). Returns 0 (also when it had
+ * already ended), -ENOENT (no such silence), or a negative errno. */
+int store_silence_expire(struct store *s, int64_t id);
 
 #endif

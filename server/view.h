@@ -64,6 +64,9 @@ struct node_view {
 	} * m_probe; /* as many as the sample has probes: most nodes have few */
 	size_t nm_probe;
 
+	/* In the server's list of nodes for the alerter to evaluate. */
+	bool alert_dirty;
+
 	/* Redis: changed since the last push, and the state pushed last. */
 	bool hot_dirty;
 	const char *hot_state;

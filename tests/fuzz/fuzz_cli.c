@@ -3,8 +3,9 @@
 /* clang-format on */
 /* libFuzzer target: what acgsctl takes from outside besides the JSON parse
  * itself: every renderer over any JSON document (the server's answers, and
- * the agents' text inside them), the cleaning and cutting of table cells,
- * the [acgsctl] config file, and durations. */
+ * the agents' text inside them; alerts and silences included), spans, the
+ * cleaning and cutting of table cells, the [acgsctl] config file, and
+ * durations. */
 #include "config.h"
 
 #include <cjson/cJSON.h>
@@ -27,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const render_fn renderers[] = {
 		render_fleet,	   render_nodes,    render_node,
 		render_history,	   render_services, render_service,
-		render_compliance,
+		render_compliance, render_alerts,   render_alert,
+		render_silences,   render_silence,  render_silence_id,
 	};
 	char *text = malloc(size + 1);
 	struct buf out;
@@ -45,6 +47,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		buf_release(&out);
 	}
 	cJSON_Delete(doc);
+
+	/* Spans from any 8 bytes: two units at most, up to 99999 days. */
+	if (size >= 8) {
+		int64_t ms;
+		char span[32];
+		memcpy(&ms, data, sizeof(ms));
+		render_span(ms, span);
+		if (strlen(span) > 9)
+			abort(); /* "99998d23h" is the longest */
+	}
 
 	/* The first byte picks the cut width, the rest is the cell. */
 	buf_init(&out, 1 << 20);

@@ -26,11 +26,14 @@ struct tokens {
 	uint8_t viewer[32], op[32];
 };
 
-static enum api_role check_token(void *ctx, const uint8_t sha256[32])
+static enum api_role check_token(void *ctx, const uint8_t sha256[32],
+				 char *name)
 {
 	const struct tokens *t = ctx;
-	if (memcmp(sha256, t->viewer, 32) == 0)
+	if (memcmp(sha256, t->viewer, 32) == 0) {
+		snprintf(name, API_PRINCIPAL_MAX, "ci-viewer");
 		return API_ROLE_VIEWER;
+	}
 	if (memcmp(sha256, t->op, 32) == 0)
 		return API_ROLE_OPERATOR;
 	return API_ROLE_NONE;

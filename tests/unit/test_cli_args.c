@@ -106,6 +106,151 @@ START_TEST(good)
 }
 END_TEST
 
+START_TEST(good_alerts)
+{
+	struct args a;
+	char err[ARGS_ERR_LEN];
+
+	ck_assert_int_eq(parse("alerts", &a, err), 0);
+	ck_assert_int_eq(a.cmd, CMD_ALERTS);
+	ck_assert_ptr_null(a.state);
+	ck_assert_uint_eq(a.history, 0);
+	ck_assert(!a.fail_if_any);
+	ck_assert_int_eq(parse("--state all alerts --history 1000 "
+			       "--fail-if-any -j",
+			       &a, err),
+			 0);
+	ck_assert_str_eq(a.state, "all");
+	ck_assert_uint_eq(a.history, 1000);
+	ck_assert(a.fail_if_any && a.json);
+	ck_assert_int_eq(parse("alerts --state resolved --history 0", &a, err),
+			 0);
+	ck_assert_str_eq(a.state, "resolved");
+
+	/* An id or a prefix of 8 or more, in any case, kept lowercase. */
+	ck_assert_int_eq(parse("alerts ack 9D8C7B6A", &a, err), 0);
+	ck_assert_int_eq(a.cmd, CMD_ACK);
+	ck_assert_str_eq(a.alert_id, "9d8c7b6a");
+	ck_assert_ptr_null(a.comment);
+	ck_assert_int_eq(parse("alerts ack "
+			       "9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddc"
+			       "cbbaa998877665544 --comment on-it",
+			       &a, err),
+			 0);
+	ck_assert_uint_eq(strlen(a.alert_id), 64);
+	ck_assert_str_eq(a.comment, "on-it");
+	/* Options before the subcommand. */
+	ck_assert_int_eq(parse("--comment x alerts ack 0123456789ab", &a, err),
+			 0);
+	ck_assert_str_eq(a.comment, "x");
+
+	ck_assert_int_eq(parse("silence add --match node=web-1 --match "
+			       "severity=~crit.* --for 1h30m --comment deploy",
+			       &a, err),
+			 0);
+	ck_assert_int_eq(a.cmd, CMD_SILENCE_ADD);
+	ck_assert_uint_eq(a.nmatch, 2);
+	ck_assert_str_eq(a.match[0], "node=web-1");
+	ck_assert_str_eq(a.match[1], "severity=~crit.*");
+	ck_assert_int_eq(a.for_s, 5400);
+	ck_assert_ptr_null(a.until.text);
+	ck_assert_ptr_null(a.start);
+	ck_assert_ptr_null(a.author);
+	ck_assert_str_eq(a.comment, "deploy");
+	ck_assert_int_eq(parse("silence add --match node!=db-1 --match "
+			       "team!~ops|sre --start 2026-11-24T18:00:00Z "
+			       "--until 2026-11-25T18:00:00+01:00 --comment c "
+			       "--author alice",
+			       &a, err),
+			 0);
+	ck_assert_str_eq(a.start, "2026-11-24T18:00:00Z");
+	ck_assert_int_eq(a.start_ms, 1795543200000LL);
+	ck_assert_str_eq(a.until.text, "2026-11-25T18:00:00+01:00");
+	ck_assert(!a.until.is_duration);
+	ck_assert_int_eq(a.for_s, 0);
+	ck_assert_str_eq(a.author, "alice");
+	ck_assert_int_eq(parse("silence add --match a=b --for 366d --comment "
+			       "\xc3\xa9t\xc3\xa9",
+			       &a, err),
+			 0);
+
+	ck_assert_int_eq(parse("silence list", &a, err), 0);
+	ck_assert_int_eq(a.cmd, CMD_SILENCE_LIST);
+	ck_assert(!a.all);
+	ck_assert_int_eq(parse("silence list --all --json", &a, err), 0);
+	ck_assert(a.all && a.json);
+	ck_assert_int_eq(parse("silence expire 17", &a, err), 0);
+	ck_assert_int_eq(a.cmd, CMD_SILENCE_EXPIRE);
+	ck_assert_uint_eq(a.silence_id, 17);
+
+	/* Help of a subcommand is its group's. */
+	ck_assert_int_eq(parse("help silence add", &a, err), 0);
+	ck_assert_str_eq(a.name, "silence");
+	ck_assert_int_eq(parse("help alerts ack", &a, err), 0);
+	ck_assert_int_eq(parse("silence add --help", &a, err), 0);
+	ck_assert(a.help && a.cmd == CMD_SILENCE_ADD);
+	ck_assert_int_eq(args_cmd_group(CMD_SILENCE_EXPIRE), CMD_SILENCE);
+	ck_assert_int_eq(args_cmd_group(CMD_ACK), CMD_ALERTS);
+	ck_assert_int_eq(args_cmd_group(CMD_NODES), CMD_NODES);
+}
+END_TEST
+
+/* 33 matchers, and text too long or not UTF-8: argv built by hand. */
+START_TEST(silence_limits)
+{
+	const char *argv[128];
+	char words[40][16], err[ARGS_ERR_LEN];
+	static char big[1100];
+	struct args a;
+	int argc = 0;
+
+	argv[argc++] = "acgsctl";
+	argv[argc++] = "silence";
+	argv[argc++] = "add";
+	argv[argc++] = "--for";
+	argv[argc++] = "1h";
+	argv[argc++] = "--comment";
+	argv[argc++] = big;
+	memset(big, 'c', 1024);
+	for (int i = 0; i < 32; i++) {
+		snprintf(words[i], sizeof(words[i]), "l%d=v", i);
+		argv[argc++] = "--match";
+		argv[argc++] = words[i];
+	}
+	argv[argc] = NULL;
+	ck_assert_msg(args_parse(argc, (char **)argv, &a, err) == 0, "%s", err);
+	ck_assert_uint_eq(a.nmatch, 32);
+	argv[argc++] = "--match";
+	argv[argc++] = "one=more";
+	argv[argc] = NULL;
+	ck_assert_int_eq(args_parse(argc, (char **)argv, &a, err), -EINVAL);
+	ck_assert_str_eq(err, "--match: at most 32 matchers");
+
+	argc = 7;
+	argv[argc++] = "--match";
+	argv[argc++] = "a=b";
+	argv[argc] = NULL;
+	big[1024] = 'c';
+	ck_assert_int_eq(args_parse(argc, (char **)argv, &a, err), -EINVAL);
+	ck_assert_str_eq(err, "--comment: 1025 bytes, not 1 to 1024");
+	big[1024] = '\0';
+	argv[argc++] = "--author";
+	argv[argc++] = big + 1024 - 129;
+	argv[argc] = NULL;
+	ck_assert_int_eq(args_parse(argc, (char **)argv, &a, err), -EINVAL);
+	ck_assert_str_eq(err, "--author: 129 bytes, not 1 to 128");
+	argv[argc - 1] = big + 1024 - 128;
+	ck_assert_int_eq(args_parse(argc, (char **)argv, &a, err), 0);
+	argv[argc - 1] = "";
+	ck_assert_int_eq(args_parse(argc, (char **)argv, &a, err), -EINVAL);
+	ck_assert_str_eq(err, "--author: 0 bytes, not 1 to 128");
+	argv[argc - 1] = "caf\xe9";
+	ck_assert_int_eq(args_parse(argc, (char **)argv, &a, err), -EINVAL);
+	ck_assert_str_eq(err, "--author: not valid UTF-8 (check the "
+			      "terminal's encoding)");
+}
+END_TEST
+
 static const struct {
 	const char *cmdline;
 	const char *err; /* the start of the message */
@@ -145,6 +290,93 @@ static const struct {
 	{ "fleet --timeout 2h", "--timeout '2h'" },
 	{ "help bogus", "help: unknown command 'bogus'" },
 	{ "fleet --token-file", "option '--token-file' needs a value" },
+	/* alerts */
+	{ "alerts --state online", "--state 'online': not firing, pending, "
+				   "resolved or all" },
+	{ "nodes --state firing", "--state 'firing': not online, stale or "
+				  "offline" },
+	{ "alerts --history 1001", "--history '1001': not a whole number "
+				   "from 0 to 1000" },
+	{ "alerts --history -1", "--history '-1'" },
+	{ "alerts x", "unexpected argument 'x'" },
+	{ "alerts --all", "--all does not apply to 'alerts'" },
+	{ "alerts --comment x", "--comment does not apply to 'alerts'" },
+	{ "alerts ack", "alerts ack: which alert?" },
+	{ "alerts ack 0123456", "alerts ack '0123456': not an alert id (8 to "
+				"64 hex digits" },
+	{ "alerts ack 0123456g", "alerts ack '0123456g': not an alert id" },
+	{ "alerts ack 0123456789abcdef0123456789abcdef0123456789abcdef0123456"
+	  "789abcdef0",
+	  "alerts ack '0123456789abcdef0123456789abcdef0123456789abcdef012345"
+	  "6789abcdef0': not an alert id" },
+	{ "alerts ack 01234567 89abcdef", "unexpected argument '89abcdef'" },
+	{ "alerts ack 01234567 --state firing",
+	  "--state does not apply to 'alerts ack'" },
+	{ "alerts ack 01234567 --comment", "option '--comment' needs a "
+					   "value" },
+	/* silence */
+	{ "silence", "silence: add, list or expire?" },
+	{ "silence --all", "silence: add, list or expire?" },
+	{ "silence remove 3", "silence: 'remove' is not add, list or expire" },
+	{ "silence add --for 1h --comment x", "silence add: which alerts? "
+					      "(--match NAME=VALUE" },
+	{ "silence add --match a=b --for 1h", "silence add: --comment is "
+					      "required" },
+	{ "silence add --match a=b --comment x", "silence add: give --for "
+						 "DURATION or --until TIME" },
+	{ "silence add --match a=b --comment x --for 1h --until "
+	  "2026-11-24T18:00:00Z",
+	  "silence add: give --for DURATION or --until TIME" },
+	{ "silence add --match a=b --comment x --until 1h",
+	  "--until '1h': an RFC 3339 time for silence add (for a duration, "
+	  "--for 1h)" },
+	{ "silence add --match a=b --comment x --for 367d",
+	  "--for '367d': longer than 366 days" },
+	{ "silence add --match a=b --comment x --for 4000d",
+	  "--for '4000d': longer than 366 days" },
+	{ "silence add --match a=b --comment x --for 0s", "--for '0s': not a "
+							  "duration" },
+	{ "silence add --match a=b --comment x --for 90", "--for '90': not a "
+							  "duration" },
+	{ "silence add --match a=b --comment x --start tomorrow --for 1h",
+	  "--start 'tomorrow': not an RFC 3339 time" },
+	{ "silence add --match a=b --comment x --start 1h --for 1h",
+	  "--start '1h': not an RFC 3339 time" },
+	{ "silence add --match a=b --comment x --start 2026-11-24T18:00:00Z "
+	  "--until 2026-11-24T18:00:00Z",
+	  "--until must be after --start" },
+	{ "silence add --match a=b --comment x --start 2026-11-24T18:00:00Z "
+	  "--until 2027-11-25T18:00:01Z",
+	  "--until is more than 366 days after --start" },
+	{ "silence add --match node --comment x --for 1h",
+	  "--match 'node': not NAME=VALUE, NAME!=VALUE, NAME=~REGEX or "
+	  "NAME!~REGEX" },
+	{ "silence add --match =web-1", "--match '=web-1': not NAME=VALUE" },
+	{ "silence add --match 1node=a", "--match '1node=a'" },
+	{ "silence add --match node~a", "--match 'node~a'" },
+	{ "silence add --match node!a", "--match 'node!a'" },
+	{ "silence add --match node=\xff", "--match 'node=\xff'" },
+	{ "silence add --match a=b --comment \xff --for 1h",
+	  "--comment: not valid UTF-8" },
+	{ "silence add x", "unexpected argument 'x'" },
+	{ "silence add --match a=b --comment x --for 1h --all",
+	  "--all does not apply to 'silence add'" },
+	{ "silence add --match a=b --comment x --for 1h --history 3",
+	  "--history does not apply to 'silence add'" },
+	{ "silence list 3", "unexpected argument '3'" },
+	{ "silence list --match a=b", "--match does not apply to 'silence "
+				      "list'" },
+	{ "silence expire", "silence expire: which silence?" },
+	{ "silence expire 0", "silence expire '0': not a silence id" },
+	{ "silence expire abc", "silence expire 'abc': not a silence id" },
+	{ "silence expire 3 4", "unexpected argument '4'" },
+	{ "silence expire 3 --for 1h", "--for does not apply to 'silence "
+				       "expire'" },
+	{ "history n1 --for 1h", "--for does not apply to 'history'" },
+	{ "help silence remove", "unexpected argument 'remove'" },
+	{ "help ack", "help: unknown command 'ack'" },
+	{ "alerts ack 01234567 --until 2026-11-24T18:00:00Z",
+	  "--until does not apply to 'alerts ack'" },
 };
 
 START_TEST(usage_errors)
@@ -173,9 +405,19 @@ START_TEST(help_text)
 	ck_assert_int_eq(args_help(CMD_HISTORY, &b), 0);
 	ck_assert_ptr_nonnull(strstr(b.data, "Usage: acgsctl history ID"));
 	ck_assert_ptr_nonnull(strstr(b.data, "--token-file"));
+	buf_reset(&b);
+	ck_assert_int_eq(args_help(CMD_SILENCE_ADD, &b), 0);
+	ck_assert_ptr_nonnull(strstr(b.data, "Usage: acgsctl silence add"));
+	ck_assert_ptr_nonnull(strstr(b.data, "acgsctl silence expire ID"));
+	buf_reset(&b);
+	ck_assert_int_eq(args_help(CMD_ACK, &b), 0);
+	ck_assert_ptr_nonnull(strstr(b.data, "acgsctl alerts ack ID"));
 	buf_release(&b);
+	/* Top-level names come back; subcommands are not commands alone. */
 	for (int c = CMD_NONE + 1; c < _CMD_MAX; c++)
-		ck_assert_int_eq(args_cmd_from_name(args_cmd_name(c)), c);
+		ck_assert_int_eq(args_cmd_from_name(args_cmd_name(c)),
+				 (int)args_cmd_group(c) == c ? c : CMD_NONE);
+	ck_assert_int_eq(args_cmd_from_name("silence add"), CMD_NONE);
 }
 END_TEST
 
@@ -437,6 +679,8 @@ Suite *make_suite(void)
 	Suite *s = suite_create("cli_args");
 	TCase *tc = tcase_create("args");
 	tcase_add_test(tc, good);
+	tcase_add_test(tc, good_alerts);
+	tcase_add_test(tc, silence_limits);
 	tcase_add_test(tc, usage_errors);
 	tcase_add_test(tc, help_text);
 	suite_add_tcase(s, tc);

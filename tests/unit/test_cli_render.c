@@ -90,6 +90,78 @@ static const char fx_compliance[] =
     "\"failed\":1,\"files\":[{\"path\":\"/etc/acgs/policy.yaml\","
     "\"reason\":\"mismatch\",\"sha256\":\"ab\",\"expected\":\"cd\"}]}]}";
 
+/* GET /api/v1/alerts and /api/v1/silences as docs/api.md gives them. */
+static const char fx_alerts[] =
+    "{\"leader\":true,\"evaluated_at\":\"2026-11-24T19:31:38.120Z\",\"a"
+    "lerts\":[{\"id\":\"5be1c0a24e9f4b7f0c6d2e3a1b9f8e7d6c5b4a392817161"
+    "5141312111009a0b1\",\"rule\":\"ProbeErrorRateHigh\",\"scope\":\"no"
+    "de\",\"key\":\"web-1\",\"probe\":\"db-port\",\"state\":\"firing\","
+    "\"severity\":\"warning\",\"value\":1,\"threshold\":0.05,\"active_s"
+    "ince\":\"2026-11-24T19:29:00.000Z\",\"fired_at\":\"2026-11-24T19:3"
+    "1:00.000Z\",\"resolved_at\":null,\"summary\":\"Probe db-port on we"
+    "b-1 fails 100% of its runs\",\"description\":\"d\",\"labels\":{\"t"
+    "eam\":\"ops\"},\"silenced_by\":[3],\"inhibited\":false,\"acked_by"
+    "\":null,\"acked_at\":null},{\"id\":\"0f3a9c1d2e4b5a6978c0d1e2f3a4b5"
+    "c6d7e8f90a1b2c3d4e5f60718293a4b5c6\",\"rule\":\"NodeCPUHigh\",\"sc"
+    "ope\":\"node\",\"key\":\"db-1\",\"probe\":null,\"state\":\"pending"
+    "\",\"severity\":\"warning\",\"value\":0.973,\"threshold\":0.9,\"ac"
+    "tive_since\":\"2026-11-24T19:30:55.000Z\",\"fired_at\":null,\"reso"
+    "lved_at\":null,\"summary\":\"CPU of db-1 at 97.3%\",\"description"
+    "\":\"\",\"labels\":{},\"silenced_by\":[],\"inhibited\":false,\"acke"
+    "d_by\":null,\"acked_at\":null},{\"id\":\"9d8c7b6a5f4e3d2c1b0a99887"
+    "766554433221100ffeeddccbbaa998877665544\",\"rule\":\"NodeDown\",\""
+    "scope\":\"node\",\"key\":\"web-2\",\"probe\":null,\"state\":\"firi"
+    "ng\",\"severity\":\"critical\",\"value\":1,\"threshold\":1,\"activ"
+    "e_since\":\"2026-11-24T19:27:30.000Z\",\"fired_at\":\"2026-11-24T1"
+    "9:28:30.000Z\",\"resolved_at\":null,\"summary\":\"Node web-2 is do"
+    "wn\",\"description\":\"\",\"labels\":{\"team\":\"ops\"},\"silenced"
+    "_by\":[],\"inhibited\":false,\"acked_by\":\"alice\",\"acked_at\":"
+    "\"2026-11-24T19:29:12.000Z\"},{\"id\":\"77aa00bb11cc22dd33ee44ff556"
+    "6778899aabbccddeeff00112233445566778a\",\"rule\":\"NodeCPUHigh\","
+    "\"scope\":\"node\",\"key\":\"web-2\",\"probe\":null,\"state\":\"fir"
+    "ing\",\"severity\":\"warning\",\"value\":0.991,\"threshold\":0.9,"
+    "\"active_since\":\"2026-11-24T19:18:00.000Z\",\"fired_at\":\"2026-1"
+    "1-24T19:20:00.000Z\",\"resolved_at\":null,\"summary\":\"\",\"descr"
+    "iption\":\"\",\"labels\":{},\"silenced_by\":[3,5],\"inhibited\":tr"
+    "ue,\"acked_by\":null,\"acked_at\":null},{\"id\":\"c4d5e6f708192a3b"
+    "4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3\",\"rule\":\"Flee"
+    "tScoreLow\",\"scope\":\"fleet\",\"key\":\"\",\"probe\":null,\"stat"
+    "e\":\"pending\",\"severity\":\"critical\",\"value\":0.62,\"thresho"
+    "ld\":0.8,\"active_since\":\"2026-11-24T19:31:10.000Z\",\"fired_at"
+    "\":null,\"resolved_at\":null,\"summary\":\"\",\"description\":\"\","
+    "\"labels\":{},\"silenced_by\":[],\"inhibited\":false,\"acked_by\":"
+    "null,\"acked_at\":null},{\"id\":\"e1e2e3e4e5e6e7e8e9eaebecedeeeff0"
+    "f1f2f3f4f5f6f7f8f9fafbfcfdfeff00\",\"rule\":\"ComplianceFailed\","
+    "\"scope\":\"node\",\"key\":\"db-1\",\"probe\":null,\"state\":\"firi"
+    "ng\",\"severity\":\"critical\",\"value\":1,\"threshold\":0,\"activ"
+    "e_since\":\"2026-11-24T17:01:11.000Z\",\"fired_at\":\"2026-11-24T1"
+    "7:02:11.000Z\",\"resolved_at\":null,\"summary\":\"\",\"description"
+    "\":\"\",\"labels\":{},\"silenced_by\":[],\"inhibited\":false,\"ack"
+    "ed_by\":null,\"acked_at\":null}],\"history\":[{\"ts\":\"2026-11-24"
+    "T19:31:10.000Z\",\"id\":\"c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7"
+    "08192a3b4c5d6e7f8091a2b3\",\"rule\":\"FleetScoreLow\",\"scope\":\""
+    "fleet\",\"key\":\"\",\"from\":\"inactive\",\"to\":\"pending\",\"va"
+    "lue\":0.62,\"severity\":\"critical\"},{\"ts\":\"2026-11-24T19:31:0"
+    "0.000Z\",\"id\":\"5be1c0a24e9f4b7f0c6d2e3a1b9f8e7d6c5b4a3928171615"
+    "141312111009a0b1\",\"rule\":\"ProbeErrorRateHigh\",\"scope\":\"nod"
+    "e\",\"key\":\"web-1\",\"from\":\"pending\",\"to\":\"firing\",\"val"
+    "ue\":1,\"severity\":\"warning\"},{\"ts\":\"2026-11-24T19:28:30.000"
+    "Z\",\"id\":\"9d8c7b6a5f4e3d2c1b0a99887766554433221100ffeeddccbbaa9"
+    "98877665544\",\"rule\":\"NodeDown\",\"scope\":\"node\",\"key\":\"w"
+    "eb-2\",\"from\":\"pending\",\"to\":\"firing\",\"value\":1,\"severi"
+    "ty\":\"critical\"}]}";
+static const char fx_silences[] =
+    "{\"silences\":[{\"id\":5,\"matchers\":[\"node=~web-.*\",\"severity"
+    "=warning\"],\"starts_at\":\"2026-11-24T21:00:00.000Z\",\"ends_at\""
+    ":\"2026-11-24T23:00:00.000Z\",\"comment\":\"load test on the web t"
+    "ier\",\"author\":\"bob\",\"created_at\":\"2026-11-24T19:25:00.000Z"
+    "\",\"state\":\"pending\"},{\"id\":3,\"matchers\":[\"node=web-1\",{"
+    "\"name\":\"severity\",\"value\":\"warn.*\",\"isRegex\":true,\"isEq"
+    "ual\":true}],\"starts_at\":\"2026-11-24T19:00:00.000Z\",\"ends_at"
+    "\":\"2026-11-24T20:30:00.000Z\",\"comment\":\"db-1 migration, CHG-1"
+    "234\",\"author\":\"alice\",\"created_at\":\"2026-11-24T19:00:00.00"
+    "0Z\",\"state\":\"active\"}]}";
+
 typedef int (*render_fn)(const cJSON *, int64_t, struct buf *);
 
 static void expect_render(render_fn fn, const char *json, const char *want)
@@ -285,6 +357,244 @@ START_TEST(compliance)
 }
 END_TEST
 
+static const char want_alerts[] =
+    "ID            STATE    SEVERITY  RULE                KEY            "
+    "VALUE  SINCE   NOTE\n"
+    "e1e2e3e4e5e6  firing   critical  ComplianceFailed    db-1           "
+    "    1  2h29m\n"
+    "9d8c7b6a5f4e  firing   critical  NodeDown            web-2          "
+    "    1  3m10s   acked by alice\n"
+    "77aa00bb11cc  firing   warning   NodeCPUHigh         web-2          "
+    "0.991  11m40s  silenced #3 #5, inhibited\n"
+    "5be1c0a24e9f  firing   warning   ProbeErrorRateHigh  web-1/db-port  "
+    "    1  40s     silenced #3\n"
+    "c4d5e6f70819  pending  critical  FleetScoreLow       fleet          "
+    " 0.62  30s\n"
+    "0f3a9c1d2e4b  pending  warning   NodeCPUHigh         db-1           "
+    "0.973  45s\n";
+
+START_TEST(alerts)
+{
+	cJSON *doc = cJSON_Parse(fx_alerts);
+	char *text;
+
+	/* Firing before pending, then by severity, rule and key. */
+	expect_render(
+	    render_alerts, fx_alerts,
+	    "ID            STATE    SEVERITY  RULE                KEY "
+	    "           VALUE  SINCE   NOTE\n"
+	    "e1e2e3e4e5e6  firing   critical  ComplianceFailed    "
+	    "db-1               1  2h29m\n"
+	    "9d8c7b6a5f4e  firing   critical  NodeDown            "
+	    "web-2              1  3m10s   acked by alice\n"
+	    "77aa00bb11cc  firing   warning   NodeCPUHigh         "
+	    "web-2          0.991  11m40s  silenced #3 #5, "
+	    "inhibited\n"
+	    "5be1c0a24e9f  firing   warning   ProbeErrorRateHigh  "
+	    "web-1/db-port      1  40s     silenced #3\n"
+	    "c4d5e6f70819  pending  critical  FleetScoreLow       "
+	    "fleet           0.62  30s\n"
+	    "0f3a9c1d2e4b  pending  warning   NodeCPUHigh         "
+	    "db-1           0.973  45s\n"
+	    "\n"
+	    "TIME                      ID            RULE              "
+	    "  KEY    FROM      TO       VALUE  SEVERITY\n"
+	    "2026-11-24T19:31:10.000Z  c4d5e6f70819  FleetScoreLow     "
+	    "  fleet  inactive  pending   0.62  critical\n"
+	    "2026-11-24T19:31:00.000Z  5be1c0a24e9f  ProbeErrorRateHigh"
+	    "  web-1  pending   firing       1  warning\n"
+	    "2026-11-24T19:28:30.000Z  9d8c7b6a5f4e  NodeDown          "
+	    "  web-2  pending   firing       1  critical\n");
+
+	/* Without a history (acgsctl drops it unless --history), an empty
+	 * one, and one PostgreSQL could not give. */
+	ck_assert_ptr_nonnull(doc);
+	cJSON_DeleteItemFromObjectCaseSensitive(doc, "history");
+	text = cJSON_PrintUnformatted(doc);
+	expect_render(render_alerts, text, want_alerts);
+	free(text);
+	cJSON_AddArrayToObject(doc, "history");
+	text = cJSON_PrintUnformatted(doc);
+	{
+		char want[sizeof(want_alerts) + 64];
+		snprintf(want, sizeof(want),
+			 "%s\nno state changes in the "
+			 "history\n",
+			 want_alerts);
+		expect_render(render_alerts, text, want);
+	}
+	free(text);
+	cJSON_AddStringToObject(doc, "history_error",
+				"connection refused\x1b[2J");
+	text = cJSON_PrintUnformatted(doc);
+	{
+		char want[sizeof(want_alerts) + 64];
+		snprintf(want, sizeof(want),
+			 "%s\n(history unavailable: connection refused?[2J)\n",
+			 want_alerts);
+		expect_render(render_alerts, text, want);
+	}
+	free(text);
+	cJSON_Delete(doc);
+
+	expect_render(render_alerts,
+		      "{\"leader\":true,\"evaluated_at\":"
+		      "\"2026-11-24T19:31:38.120Z\",\"alerts\":[]}",
+		      "no alerts\n");
+	/* Another replica evaluates; a server that has not yet. */
+	expect_render(render_alerts,
+		      "{\"leader\":false,\"evaluated_at\":"
+		      "\"2026-11-24T19:31:30.000Z\",\"alerts\":[]}",
+		      "no alerts\n"
+		      "(from a replica that does not evaluate the rules; last "
+		      "evaluation: 10s ago)\n");
+	expect_render(render_alerts,
+		      "{\"leader\":true,\"evaluated_at\":null,\"alerts\":[]}",
+		      "no alerts\n(the rules have not been evaluated yet)\n");
+	/* Missing fields are "-"; hostile text from rules and agents is
+	 * cleaned; a resolved alert's SINCE is from its resolution. */
+	expect_render(
+	    render_alerts,
+	    "{\"evaluated_at\":\"2026-11-24T19:31:38.120Z\",\"alerts\":["
+	    "{\"id\":\"abc\",\"state\":\"resolved\",\"rule\":\"R\\u202e1\","
+	    "\"key\":\"n\\u001b[31m\",\"probe\":\"p\\n\","
+	    "\"active_since\":\"2026-11-24T18:00:00Z\","
+	    "\"resolved_at\":\"2026-11-24T19:30:40Z\","
+	    "\"acked_by\":\"\\u0007bob\"},{}]}",
+	    "ID   STATE     SEVERITY  RULE  KEY        VALUE  SINCE  NOTE\n"
+	    "abc  resolved  -         R?1   n?[31m/p?      -  1m     "
+	    "acked by ?bob\n"
+	    "-    -         -         -     -              -  -\n");
+}
+END_TEST
+
+START_TEST(alert)
+{
+	cJSON *doc = cJSON_Parse(fx_alerts);
+	cJSON *a = cJSON_DetachItemFromArray(
+	    cJSON_GetObjectItemCaseSensitive(doc, "alerts"), 2);
+	char *text = cJSON_PrintUnformatted(a);
+
+	expect_render(
+	    render_alert, text,
+	    "id:            9d8c7b6a5f4e3d2c1b0a99887766554433221100ffee"
+	    "ddccbbaa998877665544\n"
+	    "rule:          NodeDown\n"
+	    "key:           web-2\n"
+	    "state:         firing\n"
+	    "severity:      critical\n"
+	    "value:         1 (threshold 1)\n"
+	    "active since:  2026-11-24T19:27:30.000Z (4m10s ago)\n"
+	    "fired at:      2026-11-24T19:28:30.000Z (3m10s ago)\n"
+	    "resolved at:   -\n"
+	    "summary:       Node web-2 is down\n"
+	    "labels:        team=ops\n"
+	    "silenced by:   -\n"
+	    "inhibited:     no\n"
+	    "acked by:      alice\n"
+	    "acked at:      2026-11-24T19:29:12.000Z (2m28s ago)\n");
+	free(text);
+	cJSON_Delete(a);
+	a = cJSON_DetachItemFromArray(
+	    cJSON_GetObjectItemCaseSensitive(doc, "alerts"), 2);
+	text = cJSON_PrintUnformatted(a);
+	expect_render(
+	    render_alert, text,
+	    "id:            77aa00bb11cc22dd33ee44ff5566778899aabbccddee"
+	    "ff00112233445566778a\n"
+	    "rule:          NodeCPUHigh\n"
+	    "key:           web-2\n"
+	    "state:         firing\n"
+	    "severity:      warning\n"
+	    "value:         0.991 (threshold 0.9)\n"
+	    "active since:  2026-11-24T19:18:00.000Z (13m40s ago)\n"
+	    "fired at:      2026-11-24T19:20:00.000Z (11m40s ago)\n"
+	    "resolved at:   -\n"
+	    "summary:       -\n"
+	    "labels:        -\n"
+	    "silenced by:   #3 #5\n"
+	    "inhibited:     yes\n"
+	    "acked by:      -\n"
+	    "acked at:      -\n");
+	free(text);
+	cJSON_Delete(a);
+	cJSON_Delete(doc);
+}
+END_TEST
+
+START_TEST(silences)
+{
+	cJSON *doc = cJSON_Parse(fx_silences);
+	cJSON *s = cJSON_DetachItemFromArray(
+	    cJSON_GetObjectItemCaseSensitive(doc, "silences"), 1);
+	char *text;
+
+	expect_render(
+	    render_silences, fx_silences,
+	    "ID  STATE    MATCHERS                        STARTS      "
+	    "ENDS       AUTHOR  COMMENT\n"
+	    " 5  pending  node=~web-.*, severity=warning  in 1h28m    "
+	    "in 3h28m   bob     load test on the web tier\n"
+	    " 3  active   node=web-1, severity=~warn.*    31m40s ago  "
+	    "in 58m20s  alice   db-1 migration, CHG-1234\n");
+	expect_render(render_silences, "{\"silences\":[]}", "no silences\n");
+
+	/* The answer of an expire, and of an add (the id alone). */
+	cJSON_ReplaceItemInObjectCaseSensitive(s, "state",
+					       cJSON_CreateString("expired"));
+	cJSON_ReplaceItemInObjectCaseSensitive(
+	    s, "ends_at", cJSON_CreateString("2026-11-24T19:31:40.000Z"));
+	text = cJSON_PrintUnformatted(s);
+	expect_render(render_silence, text,
+		      "id:        3\n"
+		      "state:     expired\n"
+		      "matchers:  node=web-1, severity=~warn.*\n"
+		      "starts:    2026-11-24T19:00:00.000Z (31m40s ago)\n"
+		      "ends:      2026-11-24T19:31:40.000Z (0s ago)\n"
+		      "author:    alice\n"
+		      "comment:   db-1 migration, CHG-1234\n"
+		      "created:   2026-11-24T19:00:00.000Z (31m40s ago)\n");
+	expect_render(render_silence_id, text, "3\n");
+	free(text);
+	cJSON_Delete(s);
+	cJSON_Delete(doc);
+
+	/* Hostile matchers and comments are cleaned, long ones cut. */
+	expect_render(
+	    render_silences,
+	    "{\"silences\":[{\"id\":1,\"state\":\"active\",\"matchers\":["
+	    "{\"name\":\"a\",\"value\":\"\\u001b]0;x\",\"isEqual\":false}],"
+	    "\"comment\":\"0123456789012345678901234567890123456789012345678"
+	    "9\",\"author\":\"\\u202ebob\"}]}",
+	    "ID  STATE   MATCHERS  STARTS  ENDS  AUTHOR  COMMENT\n"
+	    " 1  active  a!=?]0;x  -       -     ?bob    "
+	    "01234567890123456789012345678901234567890123456\xe2\x80\xa6\n");
+}
+END_TEST
+
+START_TEST(spans)
+{
+	static const struct {
+		int64_t ms;
+		const char *want;
+	} cases[] = {
+		{ -5000, "0s" },	{ 0, "0s" },
+		{ 999, "0s" },		{ 45000, "45s" },
+		{ 60000, "1m" },	{ 190000, "3m10s" },
+		{ 3599000, "59m59s" },	{ 3600000, "1h" },
+		{ 3660000, "1h1m" },	{ 3661000, "1h1m" },
+		{ 86399000, "23h59m" }, { 86400000, "1d" },
+		{ 273600000, "3d4h" },	{ INT64_MAX, "99999d" },
+	};
+	char out[32];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		render_span(cases[i].ms, out);
+		ck_assert_msg(strcmp(out, cases[i].want) == 0, "%lld: %s",
+			      (long long)cases[i].ms, out);
+	}
+}
+END_TEST
+
 /* Answers without what the route always carries are not the server's. */
 START_TEST(not_ours)
 {
@@ -301,6 +611,15 @@ START_TEST(not_ours)
 		{ render_services, "{\"services\":\"api\"}" },
 		{ render_service, "{}" },
 		{ render_compliance, "{\"error\":{}}" },
+		{ render_alerts, "{\"alerts\":{}}" },
+		{ render_alerts, "{\"error\":{\"code\":\"x\"}}" },
+		{ render_alert, "{\"id\":17}" },
+		{ render_silences, "{\"silences\":null}" },
+		{ render_silence, "{\"id\":\"3\"}" },
+		{ render_silence_id, "{}" },
+		{ render_silence_id, "{\"id\":0}" },
+		{ render_silence_id, "{\"id\":1.5}" },
+		{ render_silence_id, "{\"id\":1e300}" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		cJSON *doc = cJSON_Parse(cases[i].json);
@@ -483,6 +802,10 @@ Suite *make_suite(void)
 	tcase_add_test(tc, history);
 	tcase_add_test(tc, services);
 	tcase_add_test(tc, compliance);
+	tcase_add_test(tc, alerts);
+	tcase_add_test(tc, alert);
+	tcase_add_test(tc, silences);
+	tcase_add_test(tc, spans);
 	tcase_add_test(tc, not_ours);
 	tcase_add_test(tc, ages);
 	tcase_add_test(tc, table_layout);

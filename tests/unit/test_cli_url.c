@@ -136,6 +136,93 @@ START_TEST(paths)
 	expect_path("services", 0, 0, "/api/v1/services");
 	expect_path("services api", 0, 0, "/api/v1/services/api");
 	expect_path("compliance", 0, 0, "/api/v1/compliance");
+	expect_path("alerts", 0, 0, "/api/v1/alerts?history=0");
+	expect_path("alerts --state all --history 50", 0, 0,
+		    "/api/v1/alerts?state=all&history=50");
+	expect_path("alerts ack 9D8C7B6A5F", 0, 0,
+		    "/api/v1/alerts/9d8c7b6a5f/ack");
+	expect_path("silence add --match a=b --for 1h --comment x", 0, 0,
+		    "/api/v1/silences");
+	expect_path("silence list", 0, 0, "/api/v1/silences");
+	expect_path("silence list --all", 0, 0, "/api/v1/silences?state=all");
+	expect_path("silence expire 17", 0, 0, "/api/v1/silences/17");
+}
+END_TEST
+
+/* The method and JSON body of each command; argv by hand, as comments
+ * hold spaces. */
+static void expect_request(const char *const *words, const char *method,
+			   const char *body)
+{
+	char *argv[64], err[ARGS_ERR_LEN], *got = NULL;
+	int argc = 0;
+	struct args a;
+
+	argv[argc++] = (char *)"acgsctl";
+	for (; words[argc - 1] && argc < 63; argc++)
+		argv[argc] = (char *)words[argc - 1];
+	argv[argc] = NULL;
+	ck_assert_msg(args_parse(argc, argv, &a, err) == 0, "%s: %s", words[0],
+		      err);
+	ck_assert_str_eq(request_method(&a), method);
+	ck_assert_int_eq(request_body(&a, &got), 0);
+	if (!body)
+		ck_assert_ptr_null(got);
+	else
+		ck_assert_msg(got && strcmp(got, body) == 0, "got %s", got);
+	free(got);
+}
+
+START_TEST(bodies)
+{
+	static const char *const fleet[] = { "fleet", NULL };
+	static const char *const alerts[] = { "alerts", "--history", "3",
+					      NULL };
+	static const char *const ack[] = { "alerts", "ack", "0123456789ab",
+					   NULL };
+	static const char *const ack_comment[] = {
+		"alerts",
+		"ack",
+		"0123456789ab",
+		"--comment",
+		"on it, \"bob\" \xe2\x80\x94 see CHG-1",
+		NULL
+	};
+	static const char *const add_for[] = { "silence",   "add",
+					       "--match",   "node=web-1",
+					       "--match",   "severity=~crit.*",
+					       "--for",	    "1h30m",
+					       "--comment", "db-1 migration",
+					       NULL };
+	static const char *const add_until[] = {
+		"silence",   "add",
+		"--start",   "2026-11-24T18:00:00+01:00",
+		"--until",   "2026-11-24T20:00:00Z",
+		"--match",   "team!~ops|sre",
+		"--author",  "alice",
+		"--comment", "x",
+		NULL
+	};
+	static const char *const list[] = { "silence", "list", "--all", NULL };
+	static const char *const expire[] = { "silence", "expire", "17", NULL };
+
+	expect_request(fleet, "GET", NULL);
+	expect_request(alerts, "GET", NULL);
+	expect_request(ack, "POST", NULL);
+	expect_request(ack_comment, "POST",
+		       "{\"comment\":\"on it, \\\"bob\\\" \xe2\x80\x94 see "
+		       "CHG-1\"}");
+	expect_request(add_for, "POST",
+		       "{\"matchers\":[\"node=web-1\",\"severity=~crit.*\"],"
+		       "\"duration\":\"5400s\",\"comment\":\"db-1 "
+		       "migration\"}");
+	expect_request(add_until, "POST",
+		       "{\"matchers\":[\"team!~ops|sre\"],"
+		       "\"starts_at\":\"2026-11-24T18:00:00+01:00\","
+		       "\"ends_at\":\"2026-11-24T20:00:00Z\",\"comment\":\"x\","
+		       "\"author\":\"alice\"}");
+	expect_request(list, "GET", NULL);
+	expect_request(expire, "DELETE", NULL);
 }
 END_TEST
 
@@ -185,6 +272,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, segments);
 	tcase_add_test(tc, query);
 	tcase_add_test(tc, paths);
+	tcase_add_test(tc, bodies);
 	tcase_add_test(tc, exit_codes);
 	suite_add_tcase(s, tc);
 	return s;

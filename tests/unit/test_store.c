@@ -525,21 +525,24 @@ START_TEST(tokens)
 	ck_assert_int_eq(store_token_insert(s, "ci2", "admin", h1, NULL),
 			 -EEXIST);
 	ck_assert_int_eq(store_token_insert(s, "x", "root", h2, NULL), -EINVAL);
-	ck_assert_int_eq(store_token_lookup(s, h1, role, sizeof(role), &got),
-			 0);
+	ck_assert_int_eq(
+	    store_token_lookup(s, h1, role, sizeof(role), &got, NULL, 0), 0);
 	ck_assert_str_eq(role, "operator");
 	ck_assert_int_eq(got, id);
 	ck_assert_int_eq(q_int("SELECT count(*) FROM api_tokens WHERE name ="
 			       " 'ci' AND last_used_at IS NOT NULL",
 			       NULL),
 			 1);
-	ck_assert_int_eq(store_token_lookup(s, h2, role, sizeof(role), NULL),
-			 -ENOENT);
-	ck_assert_int_eq(store_token_lookup(s, h1, role, 4, NULL), -ENOBUFS);
+	ck_assert_int_eq(
+	    store_token_lookup(s, h2, role, sizeof(role), NULL, NULL, 0),
+	    -ENOENT);
+	ck_assert_int_eq(store_token_lookup(s, h1, role, 4, NULL, NULL, 0),
+			 -ENOBUFS);
 	ck_assert_int_eq(store_token_revoke(s, id), 0);
 	ck_assert_int_eq(store_token_revoke(s, id), -ENOENT);
-	ck_assert_int_eq(store_token_lookup(s, h1, role, sizeof(role), NULL),
-			 -EKEYREVOKED);
+	ck_assert_int_eq(
+	    store_token_lookup(s, h1, role, sizeof(role), NULL, NULL, 0),
+	    -EKEYREVOKED);
 	store_free(s);
 }
 END_TEST
