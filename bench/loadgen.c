@@ -36,6 +36,7 @@
 #include "conf.h"
 #include "jsonw.h"
 #include "log.h"
+#include "loadgen_fault.h"
 #include "loadgen_mqtt.h"
 #include "loadgen_payload.h"
 #include "loadgen_sched.h"
@@ -84,6 +85,9 @@ static struct {
 	const char *start_file;
 	bool no_offline;
 	bool verbose;
+	struct loadgen_fault_options fault;
+	double flap_cpu_high, flap_cpu_low;
+	const char *events;
 } arg = {
 	.host = "127.0.0.1",
 	.port = 1883,
@@ -97,6 +101,8 @@ static struct {
 	.max_inflight = 32,
 	.keepalive = 30,
 	.drain = 15,
+	.flap_cpu_high = 0.97,
+	.flap_cpu_low = 0.2,
 };
 
 struct inflight {
@@ -118,6 +124,11 @@ struct node {
 	unsigned ring_head, ring_count;
 	uint16_t offline_id;
 	bool started, ready, offline_pending;
+	enum loadgen_role role;
+	uint64_t rank;	    /* among the nodes of its role */
+	int64_t will_ts_ms; /* the ts in the will of the current CONNECT */
+	bool down;	    /* a down node in its down time: silent */
+	int flap_phase;	    /* last published: -1 none, 0 low, 1 high */
 	uint64_t retry_ns;
 	int reg_fd;
 	uint32_t reg_events;
@@ -155,6 +166,16 @@ struct loadgen {
 	struct buf ctl;	 /* control packets */
 	double connect_s, run_s, drain_s;
 	int64_t run_start_ms, run_end_ms;
+
+	struct loadgen_fault fault;
+	FILE *events;
+	bool downs_done, ups_done;
+	/* Down and up states published, samples a down node did not send,
+	 * fault messages that could not be sent (never silently), events
+	 * whose PUBLISH the socket did not take whole at once (their time is
+	 * when it was queued), flapper phase changes. */
+	uint64_t down_sent, up_sent, down_skipped, fault_errors, events_queued,
+	    flap_switches, event_write_errors;
 };
 
 static void usage(FILE *f)
@@ -199,6 +220,28 @@ static void usage(FILE *f)
 	    "  --no-offline        at the end only DISCONNECT, without the "
 	    "retained offline\n"
 	    "  --report FILE       write a JSON report with per-node figures\n"
+	    "\n"
+	    "Faults (bench/alerts, docs/bench-alerts.md); times are seconds "
+	    "after the first\n"
+	    "sample:\n"
+	    "  --down-fraction F   share of the nodes that go down (default "
+	    "0)\n"
+	    "  --down-at S         they publish their will (retained state "
+	    "offline) and stop\n"
+	    "                      sampling at S\n"
+	    "  --up-at S           they publish state online and sample again "
+	    "at S\n"
+	    "                      (default: down until the end)\n"
+	    "  --flap-fraction F   share of the nodes whose CPU flaps (default "
+	    "0)\n"
+	    "  --flap-high S       seconds of each high phase\n"
+	    "  --flap-low S        seconds of each low phase\n"
+	    "  --flap-cpu-high V   cpu.usage in the high phase (default 0.97)\n"
+	    "  --flap-cpu-low V    cpu.usage in the low phase (default 0.2)\n"
+	    "  --events FILE       log the plan, every down and up and every "
+	    "flap phase\n"
+	    "                      change: \"EVENT NODE REALTIME_MS\" per "
+	    "line\n"
 	    "  -v, --verbose       log every connection\n"
 	    "  -h, --help          this help\n"
 	    "\n"
@@ -227,6 +270,50 @@ static bool boot_id_valid(const char *s)
 	return true;
 }
 
+/* The fault options together: each needs its partners, and every time
+ * must fall inside the run. */
+static int check_fault_args(void)
+{
+	const struct loadgen_fault_options *f = &arg.fault;
+	struct loadgen_fault plan;
+
+	if (f->down_fraction > 0 && !(f->down_at_s > 0)) {
+		fprintf(stderr, "loadgen: --down-fraction needs --down-at\n");
+		return -EINVAL;
+	}
+	if ((f->down_at_s > 0 || f->up_at_s > 0) && !(f->down_fraction > 0)) {
+		fprintf(
+		    stderr,
+		    "loadgen: --down-at and --up-at need --down-fraction\n");
+		return -EINVAL;
+	}
+	if (f->up_at_s > 0 && f->up_at_s <= f->down_at_s) {
+		fprintf(stderr, "loadgen: --up-at must be after --down-at\n");
+		return -EINVAL;
+	}
+	if (f->down_at_s >= arg.duration || f->up_at_s >= arg.duration) {
+		fprintf(stderr, "loadgen: --down-at and --up-at must be "
+				"within --duration\n");
+		return -EINVAL;
+	}
+	if (f->flap_fraction > 0 &&
+	    (!(f->flap_high_s > 0) || !(f->flap_low_s > 0))) {
+		fprintf(stderr, "loadgen: --flap-fraction needs --flap-high "
+				"and --flap-low\n");
+		return -EINVAL;
+	}
+	if (f->down_fraction + f->flap_fraction > 1) {
+		fprintf(stderr, "loadgen: --down-fraction and --flap-fraction "
+				"together pass 1\n");
+		return -EINVAL;
+	}
+	if (loadgen_fault_init(&plan, arg.nodes, f) < 0) {
+		fprintf(stderr, "loadgen: inconsistent fault options\n");
+		return -EINVAL;
+	}
+	return 1;
+}
+
 static int parse_args(int argc, char **argv)
 {
 	enum {
@@ -252,6 +339,15 @@ static int parse_args(int argc, char **argv)
 		O_SETTLE,
 		O_NO_OFFLINE,
 		O_START_FILE,
+		O_DOWN_FRACTION,
+		O_DOWN_AT,
+		O_UP_AT,
+		O_FLAP_FRACTION,
+		O_FLAP_HIGH,
+		O_FLAP_LOW,
+		O_FLAP_CPU_HIGH,
+		O_FLAP_CPU_LOW,
+		O_EVENTS,
 	};
 	static const struct option opts[] = {
 		{ "host", required_argument, NULL, O_HOST },
@@ -276,6 +372,15 @@ static int parse_args(int argc, char **argv)
 		{ "settle", required_argument, NULL, O_SETTLE },
 		{ "no-offline", no_argument, NULL, O_NO_OFFLINE },
 		{ "start-file", required_argument, NULL, O_START_FILE },
+		{ "down-fraction", required_argument, NULL, O_DOWN_FRACTION },
+		{ "down-at", required_argument, NULL, O_DOWN_AT },
+		{ "up-at", required_argument, NULL, O_UP_AT },
+		{ "flap-fraction", required_argument, NULL, O_FLAP_FRACTION },
+		{ "flap-high", required_argument, NULL, O_FLAP_HIGH },
+		{ "flap-low", required_argument, NULL, O_FLAP_LOW },
+		{ "flap-cpu-high", required_argument, NULL, O_FLAP_CPU_HIGH },
+		{ "flap-cpu-low", required_argument, NULL, O_FLAP_CPU_LOW },
+		{ "events", required_argument, NULL, O_EVENTS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -378,6 +483,55 @@ static int parse_args(int argc, char **argv)
 		case O_START_FILE:
 			arg.start_file = o;
 			break;
+		case O_DOWN_FRACTION:
+			if (conf_parse_double(o, 0, 1,
+					      &arg.fault.down_fraction) < 0)
+				return bad("down-fraction", o,
+					   "not from 0 to 1");
+			break;
+		case O_DOWN_AT:
+			if (conf_parse_double(o, 0, 86400,
+					      &arg.fault.down_at_s) < 0)
+				return bad("down-at", o,
+					   "not from 0 to 86400 seconds");
+			break;
+		case O_UP_AT:
+			if (conf_parse_double(o, 0.001, 86400,
+					      &arg.fault.up_at_s) < 0)
+				return bad("up-at", o,
+					   "not from 0.001 to 86400 seconds");
+			break;
+		case O_FLAP_FRACTION:
+			if (conf_parse_double(o, 0, 1,
+					      &arg.fault.flap_fraction) < 0)
+				return bad("flap-fraction", o,
+					   "not from 0 to 1");
+			break;
+		case O_FLAP_HIGH:
+			if (conf_parse_double(o, 0.001, 86400,
+					      &arg.fault.flap_high_s) < 0)
+				return bad("flap-high", o,
+					   "not from 0.001 to 86400 seconds");
+			break;
+		case O_FLAP_LOW:
+			if (conf_parse_double(o, 0.001, 86400,
+					      &arg.fault.flap_low_s) < 0)
+				return bad("flap-low", o,
+					   "not from 0.001 to 86400 seconds");
+			break;
+		case O_FLAP_CPU_HIGH:
+			if (conf_parse_double(o, 0, 1, &arg.flap_cpu_high) < 0)
+				return bad("flap-cpu-high", o,
+					   "not from 0 to 1");
+			break;
+		case O_FLAP_CPU_LOW:
+			if (conf_parse_double(o, 0, 1, &arg.flap_cpu_low) < 0)
+				return bad("flap-cpu-low", o,
+					   "not from 0 to 1");
+			break;
+		case O_EVENTS:
+			arg.events = o;
+			break;
 		case 'v':
 			arg.verbose = true;
 			break;
@@ -413,7 +567,7 @@ static int parse_args(int argc, char **argv)
 			   "0-9 . _ -");
 	if (!arg.connect_timeout)
 		arg.connect_timeout = 30 + (double)arg.nodes / arg.connect_rate;
-	return 1;
+	return check_fault_args();
 }
 
 /* Enough descriptors for every node; as root the hard limit is raised
@@ -457,16 +611,8 @@ static uint64_t rng_next(struct loadgen *lg)
 
 static int state_payload(struct node *n, bool online, struct buf *b)
 {
-	struct jsonw w;
-
-	buf_reset(b);
-	jsonw_init(&w, b);
-	wire_begin(&w, n->id, time_real_ms(), ACGS_CONSTITUTIONAL_HASH);
-	jsonw_kv_str(&w, "state", online ? "online" : "offline");
-	jsonw_kv_u64(&w, "conn", n->conn_number);
-	jsonw_kv_str(&w, "boot_id", n->boot_id);
-	jsonw_obj_end(&w);
-	return jsonw_finish(&w);
+	return loadgen_payload_state(b, n->id, n->boot_id, online,
+				     n->conn_number, time_real_ms());
 }
 
 /* What acgs-agent's birth says (agent/agent.c encode_birth), with labels
@@ -586,8 +732,10 @@ static void node_connect(struct node *n, uint64_t now)
 	buf_init(&will, STATE_MAX);
 	buf_init(&pkt, STATE_MAX + 1024);
 	r = wire_topic(topic, sizeof(topic), arg.topic_root, n->id, WIRE_STATE);
+	n->will_ts_ms = time_real_ms();
 	if (r == 0)
-		r = state_payload(n, false, &will);
+		r = loadgen_payload_state(&will, n->id, n->boot_id, false,
+					  n->conn_number, n->will_ts_ms);
 	if (r == 0) {
 		struct loadgen_mqtt_connect c = {
 			.client_id = n->id,
@@ -614,8 +762,10 @@ static void node_connect(struct node *n, uint64_t now)
 	sync_fd(n);
 }
 
-static int publish_control(struct node *n, enum wire_kind kind, bool online,
-			   uint16_t *ret_id, uint64_t now)
+/* A retained QoS 1 birth or state message. The state carries ts_ms, or
+ * the time now when ts_ms is 0. */
+static int publish_control_at(struct node *n, enum wire_kind kind, bool online,
+			      int64_t ts_ms, uint16_t *ret_id, uint64_t now)
 {
 	struct loadgen *lg = n->lg;
 	char topic[WIRE_TOPIC_MAX];
@@ -625,9 +775,13 @@ static int publish_control(struct node *n, enum wire_kind kind, bool online,
 
 	buf_init(&payload, WIRE_MAX_PAYLOAD);
 	r = wire_topic(topic, sizeof(topic), arg.topic_root, n->id, kind);
-	if (r == 0)
-		r = kind == WIRE_BIRTH ? birth_payload(n, &payload)
-				       : state_payload(n, online, &payload);
+	if (r == 0 && kind == WIRE_BIRTH)
+		r = birth_payload(n, &payload);
+	else if (r == 0 && ts_ms)
+		r = loadgen_payload_state(&payload, n->id, n->boot_id, online,
+					  n->conn_number, ts_ms);
+	else if (r == 0)
+		r = state_payload(n, online, &payload);
 	buf_reset(&lg->ctl);
 	if (r == 0)
 		r = loadgen_mqtt_encode_publish(&lg->ctl, topic, payload.data,
@@ -641,6 +795,12 @@ static int publish_control(struct node *n, enum wire_kind kind, bool online,
 	if (ret_id)
 		*ret_id = id;
 	return 0;
+}
+
+static int publish_control(struct node *n, enum wire_kind kind, bool online,
+			   uint16_t *ret_id, uint64_t now)
+{
+	return publish_control_at(n, kind, online, 0, ret_id, now);
 }
 
 static void rtt_record(struct loadgen *lg, double ms)
@@ -695,9 +855,10 @@ static void on_packet(void *ctx, const struct loadgen_mqtt_packet *p)
 	case LOADGEN_MQTT_CONNACK:
 		n->ready = true;
 		n->lg->ready++;
-		/* Like the agent: the retained birth, then online. */
+		/* Like the agent: the retained birth, then online; a node
+		 * that is down and got its connection back stays down. */
 		if (publish_control(n, WIRE_BIRTH, true, NULL, now) < 0 ||
-		    publish_control(n, WIRE_STATE, true, NULL, now) < 0)
+		    publish_control(n, WIRE_STATE, !n->down, NULL, now) < 0)
 			warn_node(n, "birth or online not sent", -ENOBUFS);
 		break;
 	case LOADGEN_MQTT_PUBACK:
@@ -777,6 +938,19 @@ static int loadgen_init(struct loadgen *lg, const char *template,
 	lg->nodes = calloc(lg->n, sizeof(*lg->nodes));
 	if (!lg->birth_probes || !lg->rtt || !lg->packet || !lg->nodes)
 		return -ENOMEM;
+	/* Checked in parse_args already. */
+	r = loadgen_fault_init(&lg->fault, lg->n, &arg.fault);
+	if (r < 0)
+		return r;
+	if (arg.events) {
+		lg->events = fopen(arg.events, "we");
+		if (!lg->events) {
+			r = -errno;
+			fprintf(stderr, "loadgen: --events %s: %s\n",
+				arg.events, strerror(-r));
+			return -EINVAL;
+		}
+	}
 	for (uint64_t i = 0; i < lg->n; i++) {
 		struct node *n = &lg->nodes[i];
 		n->lg = lg;
@@ -789,6 +963,8 @@ static int loadgen_init(struct loadgen *lg, const char *template,
 		else
 			make_boot_id(n->boot_id);
 		loadgen_walk_init(&n->walk, i);
+		n->role = loadgen_fault_role(&lg->fault, i, &n->rank);
+		n->flap_phase = -1;
 		n->ring = calloc(arg.max_inflight, sizeof(*n->ring));
 		if (!n->ring)
 			return -ENOMEM;
@@ -822,6 +998,8 @@ static void loadgen_release(struct loadgen *lg)
 		close(lg->epfd);
 	if (lg->sigfd >= 0)
 		close(lg->sigfd);
+	if (lg->events)
+		fclose(lg->events);
 }
 
 static void handle_signals(struct loadgen *lg)
@@ -943,6 +1121,122 @@ static void connect_all(struct loadgen *lg, struct sweep *sw)
 	lg->connect_s = (double)(time_mono_ns() - t0) / 1e9;
 }
 
+/* One line of the --events log; a line that cannot be written is
+ * counted (the bench then refuses to judge the run). */
+static void event_log(struct loadgen *lg, const char *event,
+		      const struct node *n, int64_t ms)
+{
+	char line[WIRE_NODE_MAX + 64];
+	int len;
+
+	if (!lg->events)
+		return;
+	len = loadgen_fault_event_line(line, sizeof(line), event, n->id, ms);
+	if (len < 0 || fwrite(line, 1, (size_t)len, lg->events) != (size_t)len)
+		lg->event_write_errors++;
+}
+
+static void event_flush(struct loadgen *lg)
+{
+	if (lg->events && fflush(lg->events) != 0)
+		lg->event_write_errors++;
+}
+
+/* A down or up state message of a fault, logged with the time it was
+ * handed to the socket. A node that is not connected just keeps its new
+ * state: its next CONNACK publishes it. */
+static void publish_fault_state(struct node *n, bool online, uint64_t now)
+{
+	struct loadgen *lg = n->lg;
+	int r = -ENOTCONN;
+
+	n->down = !online;
+	/* Down: the will of the current connection, byte for byte, as the
+	 * broker would publish it. Up: a fresh online, as after a CONNACK. */
+	if (n->mq.state == LOADGEN_MQTT_UP)
+		r = publish_control_at(n, WIRE_STATE, online,
+				       online ? 0 : n->will_ts_ms, NULL, now);
+	int64_t ms = time_real_ms();
+	if (r < 0) {
+		lg->fault_errors++;
+		warn_node(
+		    n, online ? "up state not sent" : "down state not sent", r);
+		event_log(lg, online ? "up_failed" : "down_failed", n, ms);
+		if (r != -ENOTCONN && r != -ENOBUFS)
+			node_lost(n, r, now);
+		return;
+	}
+	if (n->mq.out.len)
+		lg->events_queued++;
+	if (online)
+		lg->up_sent++;
+	else
+		lg->down_sent++;
+	event_log(lg, online ? "up" : "down", n, ms);
+	sync_fd(n);
+}
+
+/* The fault events whose time has come (t seconds into the run). */
+static void run_faults(struct loadgen *lg, double t, uint64_t now)
+{
+	bool down = loadgen_fault_is_down(&lg->fault, t);
+	bool go;
+
+	if (!lg->fault.down || lg->ups_done)
+		return;
+	go = lg->downs_done ? !down : down;
+	if (!go)
+		return;
+	for (uint64_t i = 0; i < lg->n; i++)
+		if (lg->nodes[i].role == LOADGEN_ROLE_DOWN)
+			publish_fault_state(&lg->nodes[i], lg->downs_done, now);
+	if (lg->downs_done)
+		lg->ups_done = true;
+	lg->downs_done = true;
+	event_flush(lg);
+}
+
+/* When the next fault event is due (UINT64_MAX: none). */
+static uint64_t next_fault_ns(const struct loadgen *lg,
+			      const struct loadgen_sched *sc)
+{
+	double at;
+
+	if (!lg->fault.down || lg->ups_done)
+		return UINT64_MAX;
+	if (!lg->downs_done)
+		at = arg.fault.down_at_s;
+	else if (arg.fault.up_at_s > 0)
+		at = arg.fault.up_at_s;
+	else
+		return UINT64_MAX;
+	return sc->start_ns + (uint64_t)ceil(at * 1e9);
+}
+
+/* The plan in the --events log: which nodes go down and which flap. */
+static void log_plan(struct loadgen *lg)
+{
+	if (!lg->events)
+		return;
+	fprintf(lg->events,
+		"# loadgen events: nodes=%" PRIu64 " rate=%g down=%" PRIu64
+		" down_at=%g up_at=%g flap=%" PRIu64
+		" flap_high=%g flap_low=%g flap_cpu_high=%g flap_cpu_low=%g"
+		" run_start_ms=%" PRId64 "\n",
+		lg->n, arg.rate, lg->fault.down, arg.fault.down_at_s,
+		arg.fault.up_at_s, lg->fault.flap, arg.fault.flap_high_s,
+		arg.fault.flap_low_s, arg.flap_cpu_high, arg.flap_cpu_low,
+		lg->run_start_ms);
+	for (uint64_t i = 0; i < lg->n; i++) {
+		const struct node *n = &lg->nodes[i];
+		if (n->role == LOADGEN_ROLE_DOWN)
+			event_log(lg, "plan_down", n, lg->run_start_ms);
+		else if (n->role == LOADGEN_ROLE_FLAP)
+			event_log(lg, "plan_flap", n, lg->run_start_ms);
+	}
+	event_flush(lg);
+}
+
 static void publish_sample(struct loadgen *lg, uint64_t k,
 			   const struct loadgen_sched *sc, uint64_t now)
 {
@@ -956,6 +1250,10 @@ static void publish_sample(struct loadgen *lg, uint64_t k,
 		lg->late++;
 	if (lag > lg->lag_max_ns)
 		lg->lag_max_ns = lag;
+	if (n->down) {
+		lg->down_skipped++;
+		return;
+	}
 	if (n->mq.state != LOADGEN_MQTT_UP) {
 		lg->not_connected++;
 		return;
@@ -965,13 +1263,23 @@ static void publish_sample(struct loadgen *lg, uint64_t k,
 		return;
 	}
 	loadgen_walk_step(&n->walk);
+	/* A flapper's phase follows the schedule, not the moment it is
+	 * sent, so a late loop does not stretch a high phase. */
+	int phase = -1;
+	double cpu = n->walk.cpu_usage;
+	if (n->role == LOADGEN_ROLE_FLAP) {
+		double t =
+		    (double)(loadgen_sched_at(sc, k) - sc->start_ns) / 1e9;
+		phase = loadgen_fault_flap_high(&lg->fault, n->rank, t);
+		cpu = phase ? arg.flap_cpu_high : arg.flap_cpu_low;
+	}
 	struct loadgen_sample s = {
 		.node = n->id,
 		.boot_id = n->boot_id,
 		.seq = n->sent,
 		.ts_ms = time_real_ms(),
 		.uptime_s = 3600 + (double)(now - lg->start_ns) / 1e9,
-		.cpu_usage = n->walk.cpu_usage,
+		.cpu_usage = cpu,
 		.mem_used_ratio = n->walk.mem_used_ratio,
 		.load1 = n->walk.load1,
 		.latency_ms = n->walk.latency_ms,
@@ -1018,6 +1326,12 @@ static void publish_sample(struct loadgen *lg, uint64_t k,
 		f->sent_ns = now;
 		n->ring_count++;
 	}
+	if (phase >= 0 && phase != n->flap_phase) {
+		n->flap_phase = phase;
+		lg->flap_switches++;
+		event_log(lg, phase ? "flap_high" : "flap_low", n,
+			  time_real_ms());
+	}
 	sync_fd(n);
 }
 
@@ -1030,23 +1344,28 @@ static void run_schedule(struct loadgen *lg, struct sweep *sw)
 	loadgen_sched_init(&sc, lg->n, arg.rate, arg.duration,
 			   time_mono_ns() + 50 * NS_PER_MS);
 	lg->run_start_ms = time_real_ms() + 50;
+	log_plan(lg);
 	/* The run lasts its whole duration: the last period ends after the
 	 * last publish. */
 	uint64_t end = loadgen_sched_at(&sc, sc.total);
 	while (!lg->stop && (next < sc.total || time_mono_ns() < end)) {
 		uint64_t now = time_mono_ns();
 		uint64_t due = loadgen_sched_due(&sc, now);
+		/* Faults first: a down node's sample due now is not sent. */
+		if (now >= sc.start_ns)
+			run_faults(lg, (double)(now - sc.start_ns) / 1e9, now);
 		for (; next < due; next++)
 			publish_sample(lg, next, &sc, now);
 		sweep_run(lg, sw, now);
 		now = time_mono_ns();
-		int ms = ms_until(next < sc.total ? loadgen_sched_at(&sc, next)
-						  : end,
-				  now, 100);
-		poll_once(lg, ms);
+		uint64_t wake =
+		    next < sc.total ? loadgen_sched_at(&sc, next) : end;
+		uint64_t fault = next_fault_ns(lg, &sc);
+		poll_once(lg, ms_until(fault < wake ? fault : wake, now, 100));
 	}
 	lg->run_end_ms = time_real_ms();
 	lg->run_s = (double)(lg->run_end_ms - lg->run_start_ms) / 1e3;
+	event_flush(lg);
 }
 
 static bool all_acked(const struct loadgen *lg)
@@ -1169,7 +1488,11 @@ static void print_summary(const struct loadgen *lg, const struct summary *s)
 	       " nodes_sent=%" PRIu64 " last_seq_min=%" PRIu64
 	       " last_seq_max=%" PRIu64 " run_start_ms=%" PRId64
 	       " run_end_ms=%" PRId64 " cpu_s=%.2f run_cpu_us_per_msg=%.1f"
-	       " rss_kb=%ld\n",
+	       " rss_kb=%ld down_nodes=%" PRIu64 " flap_nodes=%" PRIu64
+	       " down_sent=%" PRIu64 " up_sent=%" PRIu64
+	       " down_skipped=%" PRIu64 " fault_errors=%" PRIu64
+	       " events_queued=%" PRIu64 " flap_switches=%" PRIu64
+	       " event_write_errors=%" PRIu64 "\n",
 	       lg->n, arg.rate, arg.duration, arg.qos, lg->ready, lg->connect_s,
 	       lg->run_s, lg->drain_s, lg->sent, lg->acked, unacked,
 	       lg->unacked_lost, lg->not_connected, lg->window_full,
@@ -1179,7 +1502,10 @@ static void print_summary(const struct loadgen *lg, const struct summary *s)
 	       lg->run_s > 0 ? (double)lg->sent / lg->run_s : 0, lg->bytes,
 	       s->p50, s->p99, s->nodes_sent, s->last_seq_min, s->last_seq_max,
 	       lg->run_start_ms, lg->run_end_ms, s->cpu_s,
-	       lg->sent ? s->run_cpu_s * 1e6 / (double)lg->sent : 0, s->rss_kb);
+	       lg->sent ? s->run_cpu_s * 1e6 / (double)lg->sent : 0, s->rss_kb,
+	       lg->fault.down, lg->fault.flap, lg->down_sent, lg->up_sent,
+	       lg->down_skipped, lg->fault_errors, lg->events_queued,
+	       lg->flap_switches, lg->event_write_errors);
 	fflush(stdout);
 }
 
@@ -1222,6 +1548,14 @@ static int write_report(const struct loadgen *lg, const struct summary *s,
 	jsonw_kv_double(&w, "cpu_s", s->cpu_s);
 	jsonw_kv_double(&w, "run_cpu_s", s->run_cpu_s);
 	jsonw_kv_i64(&w, "rss_kb", s->rss_kb);
+	jsonw_kv_u64(&w, "down_nodes", lg->fault.down);
+	jsonw_kv_u64(&w, "flap_nodes", lg->fault.flap);
+	jsonw_kv_u64(&w, "down_sent", lg->down_sent);
+	jsonw_kv_u64(&w, "up_sent", lg->up_sent);
+	jsonw_kv_u64(&w, "down_skipped", lg->down_skipped);
+	jsonw_kv_u64(&w, "fault_errors", lg->fault_errors);
+	jsonw_kv_u64(&w, "events_queued", lg->events_queued);
+	jsonw_kv_u64(&w, "flap_switches", lg->flap_switches);
 	jsonw_key(&w, "per_node");
 	jsonw_arr_begin(&w);
 	for (uint64_t i = 0; i < lg->n; i++) {
@@ -1229,6 +1563,10 @@ static int write_report(const struct loadgen *lg, const struct summary *s,
 		jsonw_obj_begin(&w);
 		jsonw_kv_str(&w, "node", n->id);
 		jsonw_kv_str(&w, "boot_id", n->boot_id);
+		jsonw_kv_str(&w, "role",
+			     n->role == LOADGEN_ROLE_DOWN   ? "down"
+			     : n->role == LOADGEN_ROLE_FLAP ? "flap"
+							    : "normal");
 		jsonw_kv_u64(&w, "sent", n->sent);
 		jsonw_kv_u64(&w, "acked", n->acked);
 		if (n->sent)

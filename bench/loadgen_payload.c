@@ -13,7 +13,9 @@
 #include <cjson/cJSON.h>
 
 #include "cleanup.h"
+#include "jsonw.h"
 #include "timeutil.h"
+#include "wire.h"
 
 /* A slot is written into the template as the JSON string "@LGnn@" and
  * found again in the printed text; a template holding that text already
@@ -518,6 +520,24 @@ int loadgen_payload_render(const struct loadgen_payload *p,
 		return -E2BIG;
 	out[o.len] = '\0';
 	return (int)o.len;
+}
+
+int loadgen_payload_state(struct buf *out, const char *node,
+			  const char *boot_id, bool online, uint64_t conn,
+			  int64_t ts_ms)
+{
+	struct jsonw w;
+
+	if (!wire_node_valid(node) || !boot_id)
+		return -EINVAL;
+	buf_reset(out);
+	jsonw_init(&w, out);
+	wire_begin(&w, node, ts_ms, ACGS_CONSTITUTIONAL_HASH);
+	jsonw_kv_str(&w, "state", online ? "online" : "offline");
+	jsonw_kv_u64(&w, "conn", conn);
+	jsonw_kv_str(&w, "boot_id", boot_id);
+	jsonw_obj_end(&w);
+	return jsonw_finish(&w);
 }
 
 /* xorshift64*: a fast generator; the values only need to look alive. */

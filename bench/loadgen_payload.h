@@ -11,8 +11,11 @@
 #ifndef ACGS_LOADGEN_PAYLOAD_H
 #define ACGS_LOADGEN_PAYLOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "buf.h"
 
 /* Largest template accepted and largest rendered sample. */
 #define LOADGEN_PAYLOAD_MAX (64 * 1024)
@@ -67,6 +70,16 @@ const char *loadgen_payload_birth_probes(const struct loadgen_payload *p);
 int loadgen_payload_render(const struct loadgen_payload *p,
 			   const struct loadgen_sample *s, char *out,
 			   size_t outlen);
+
+/* The `state` message of a node, as acgs-agent writes it (agent/agent.c):
+ * the envelope with ts_ms, "state" online or offline, "conn" and
+ * "boot_id". The offline one with the conn and ts of a CONNECT is the
+ * will of that connection, byte for byte. Replaces the contents of out.
+ * Returns 0, -EINVAL for an invalid node id, or -E2BIG / -ENOMEM from the
+ * buffer. */
+int loadgen_payload_state(struct buf *out, const char *node,
+			  const char *boot_id, bool online, uint64_t conn,
+			  int64_t ts_ms);
 
 /* Start a walk from plausible values; seed decides where. */
 void loadgen_walk_init(struct loadgen_walk *w, uint64_t seed);

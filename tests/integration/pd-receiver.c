@@ -5,19 +5,23 @@
  *   400 {"status":"invalid event","message":"Event object is invalid",
  *        "errors":[...]}
  *
- *   pd-receiver --port N --log FILE [--requests FILE] [--fail 500,429,...]
- *               [--retry-after S] [--path /v2/enqueue]
+ *   pd-receiver --port N --log FILE [--requests FILE [--request-times]]
+ *               [--fail 500,429,...] [--retry-after S] [--path /v2/enqueue]
  *
  * --log gets one JSON line per accepted event (the request as received,
  * re-serialised on one line); --requests one line per request:
- * "STATUS EVENT_ACTION DEDUP_KEY". --fail answers the first requests with
- * those statuses, in order, whatever they hold (then it validates); a 429
- * carries Retry-After when --retry-after is given. SIGTERM or SIGINT stops
- * it. ACGS constitutional hash: cdd01ef066bc6cf2 */
+ * "STATUS EVENT_ACTION DEDUP_KEY", and with --request-times a fourth
+ * field, the CLOCK_REALTIME milliseconds at which the request's headers
+ * had arrived (bench/alerts measures alert latency with it). --fail
+ * answers the first requests with those statuses, in order, whatever they
+ * hold (then it validates); a 429 carries Retry-After when --retry-after
+ * is given. SIGTERM or SIGINT stops it.
+ * ACGS constitutional hash: cdd01ef066bc6cf2 */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -51,12 +55,14 @@ struct opts {
 	long fail[FAIL_MAX];
 	size_t nfail, next_fail;
 	unsigned retry_after;
+	bool req_times;
 	FILE *log, *req;
 };
 
 struct request {
 	struct buf body;
 	bool too_big;
+	int64_t arrived_ms;
 };
 
 /* Validation errors, PagerDuty style: a list of strings. */
@@ -216,12 +222,17 @@ static enum MHD_Result answer(struct MHD_Connection *con, unsigned status,
 	return rc;
 }
 
-static void note(struct opts *o, unsigned status, const char *action,
-		 const char *dedup)
+static void note(struct opts *o, const struct request *rq, unsigned status,
+		 const char *action, const char *dedup)
 {
 	if (!o->req)
 		return;
-	fprintf(o->req, "%u %s %s\n", status, action, dedup ? dedup : "-");
+	if (o->req_times)
+		fprintf(o->req, "%u %s %s %" PRId64 "\n", status, action,
+			dedup ? dedup : "-", rq->arrived_ms);
+	else
+		fprintf(o->req, "%u %s %s\n", status, action,
+			dedup ? dedup : "-");
 	fflush(o->req);
 }
 
@@ -241,7 +252,7 @@ static enum MHD_Result handle(struct opts *o, struct MHD_Connection *con,
 		cJSON_AddStringToObject(out, "status", "not found");
 		cJSON_Delete(e.list);
 		status = strcmp(url, o->path) ? 404 : 405;
-		note(o, status, "-", NULL);
+		note(o, rq, status, "-", NULL);
 		rc = answer(con, status, out, 0);
 		cJSON_Delete(out);
 		return rc;
@@ -253,7 +264,7 @@ static enum MHD_Result handle(struct opts *o, struct MHD_Connection *con,
 		doc = cJSON_ParseWithLength(rq->body.data, rq->body.len);
 		const cJSON *dk = field(doc, "dedup_key");
 		const cJSON *ea = field(doc, "event_action");
-		note(o, status, cJSON_IsString(ea) ? ea->valuestring : "-",
+		note(o, rq, status, cJSON_IsString(ea) ? ea->valuestring : "-",
 		     cJSON_IsString(dk) ? dk->valuestring : NULL);
 		cJSON_Delete(doc);
 		rc = answer(con, status, out, o->retry_after);
@@ -296,7 +307,7 @@ static enum MHD_Result handle(struct opts *o, struct MHD_Connection *con,
 		}
 		free(line);
 	}
-	note(o, status, action, dedup);
+	note(o, rq, status, action, dedup);
 	rc = answer(con, status, out, 0);
 	cJSON_Delete(doc);
 	cJSON_Delete(out);
@@ -318,6 +329,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con,
 		rq = calloc(1, sizeof(*rq));
 		if (!rq)
 			return MHD_NO;
+		/* The first call comes once the headers are in: the time the
+		 * request arrived, before its body is read. */
+		rq->arrived_ms = time_real_ms();
 		buf_init(&rq->body, EVENT_MAX);
 		*con_cls = rq;
 		return MHD_YES;
@@ -364,8 +378,8 @@ static int parse_fail(struct opts *o, const char *s)
 static void usage(void)
 {
 	fprintf(stderr, "usage: pd-receiver --port N --log FILE [--requests "
-			"FILE] [--fail S,S,...] [--retry-after S] [--path "
-			"P]\n");
+			"FILE [--request-times]] [--fail S,S,...] "
+			"[--retry-after S] [--path P]\n");
 }
 
 int main(int argc, char **argv)
@@ -378,6 +392,10 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		uint64_t n;
+		if (!strcmp(a, "--request-times")) {
+			o.req_times = true;
+			continue;
+		}
 		if (!v) {
 			usage();
 			return 2;

@@ -1,16 +1,20 @@
 /* The load generator's logic: the publish schedule (even spread, exact
  * counts), the payload template (every sample a valid wire message with
- * the right node, seq, boot_id and ts, values varied within range) and
- * the MQTT 3.1.1 client (packets byte for byte, and one connection against
- * a loopback peer that plays the broker). */
+ * the right node, seq, boot_id and ts, values varied within range), the
+ * MQTT 3.1.1 client (packets byte for byte, and one connection against a
+ * loopback peer that plays the broker), and the fault plan (which nodes go
+ * down or flap, exactly how many, and when; the state messages and the
+ * event log lines). */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,6 +23,7 @@
 
 #include "check_main.h"
 #include "cleanup.h"
+#include "loadgen_fault.h"
 #include "loadgen_mqtt.h"
 #include "loadgen_payload.h"
 #include "loadgen_sched.h"
@@ -672,6 +677,309 @@ START_TEST(mqtt_refused)
 }
 END_TEST
 
+/* ---- faults: which nodes go down or flap, and when ---- */
+
+static const struct {
+	uint64_t nodes;
+	double down, flap;
+	uint64_t want_down, want_flap;
+} fault_cases[] = {
+	{ 10000, 0.01, 0.01, 100, 100 },
+	{ 500, 0.01, 0.01, 5, 5 },
+	{ 1000, 0.5, 0.5, 500, 500 },
+	{ 7, 0.5, 0.5, 4, 3 }, /* both round up: the flappers give way */
+	{ 1, 1, 0, 1, 0 },
+	{ 1, 0, 0, 0, 0 },
+	{ 2, 0.5, 0.5, 1, 1 },
+	{ 99991, 0.001, 0.002, 100, 200 }, /* N prime */
+	{ 12, 0.25, 0.25, 3, 3 },
+	{ 100, 0, 0.03, 0, 3 },
+};
+
+/* Exact counts, disjoint roles, and the ranks of each role are 0 .. count
+ * - 1, each once: the positions are a permutation of the nodes. */
+START_TEST(fault_roles)
+{
+	struct loadgen_fault f;
+	struct loadgen_fault_options o = {
+		.down_fraction = fault_cases[_i].down,
+		.down_at_s = 1,
+		.flap_fraction = fault_cases[_i].flap,
+		.flap_high_s = 1,
+		.flap_low_s = 1,
+	};
+	uint64_t n = fault_cases[_i].nodes;
+
+	/* 0.5 + 0.5 is allowed; the rounding is what gives way. */
+	ck_assert_int_eq(loadgen_fault_init(&f, n, &o), 0);
+	ck_assert_uint_eq(f.down, fault_cases[_i].want_down);
+	ck_assert_uint_eq(f.flap, fault_cases[_i].want_flap);
+	ck_assert_uint_eq((f.mult * f.inv) % n, n == 1 ? 0 : 1);
+	uint8_t *seen = calloc(n, 1);
+	uint64_t count[3] = { 0 };
+	ck_assert_ptr_nonnull(seen);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t rank = UINT64_MAX;
+		enum loadgen_role r = loadgen_fault_role(&f, i, &rank);
+		uint64_t pos =
+		    rank + (r == LOADGEN_ROLE_FLAP     ? f.down
+			    : r == LOADGEN_ROLE_NORMAL ? f.down + f.flap
+						       : 0);
+		ck_assert_uint_lt(pos, n);
+		ck_assert_msg(!seen[pos], "position %" PRIu64 " twice", pos);
+		seen[pos] = 1;
+		count[r]++;
+		/* Position p is node p * mult mod N. */
+		ck_assert_uint_eq((pos * f.mult) % n, i);
+		ck_assert_int_eq(loadgen_fault_role(&f, i, NULL), r);
+	}
+	ck_assert_uint_eq(count[LOADGEN_ROLE_DOWN], f.down);
+	ck_assert_uint_eq(count[LOADGEN_ROLE_FLAP], f.flap);
+	ck_assert_uint_eq(count[LOADGEN_ROLE_NORMAL], n - f.down - f.flap);
+	free(seen);
+}
+END_TEST
+
+/* 1% of 10,000: spread over the id range, not the first 100 ids; every
+ * tenth of the range holds 10 +- 3 down nodes and 10 +- 3 flappers. */
+START_TEST(fault_spread)
+{
+	struct loadgen_fault f;
+	struct loadgen_fault_options o = { .down_fraction = 0.01,
+					   .down_at_s = 5,
+					   .flap_fraction = 0.01,
+					   .flap_high_s = 3,
+					   .flap_low_s = 5 };
+	unsigned down[10] = { 0 }, flap[10] = { 0 };
+
+	ck_assert_int_eq(loadgen_fault_init(&f, 10000, &o), 0);
+	for (uint64_t i = 0; i < 10000; i++) {
+		enum loadgen_role r = loadgen_fault_role(&f, i, NULL);
+		down[i / 1000] += r == LOADGEN_ROLE_DOWN;
+		flap[i / 1000] += r == LOADGEN_ROLE_FLAP;
+	}
+	for (int b = 0; b < 10; b++) {
+		ck_assert_msg(down[b] >= 7 && down[b] <= 13,
+			      "ids %d000-%d999: %u down", b, b, down[b]);
+		ck_assert_msg(flap[b] >= 7 && flap[b] <= 13,
+			      "ids %d000-%d999: %u flapping", b, b, flap[b]);
+	}
+}
+END_TEST
+
+static const struct {
+	struct loadgen_fault_options o;
+	uint64_t nodes;
+} fault_bad[] = {
+	{ { .down_fraction = -0.1, .down_at_s = 1 }, 10 },
+	{ { .down_fraction = 1.1, .down_at_s = 1 }, 10 },
+	{ { .down_fraction = NAN, .down_at_s = 1 }, 10 },
+	{ { .down_fraction = 0.6,
+	    .down_at_s = 1,
+	    .flap_fraction = 0.6,
+	    .flap_high_s = 1,
+	    .flap_low_s = 1 },
+	  10 },
+	{ { .down_fraction = 0.1, .down_at_s = 5, .up_at_s = 5 }, 10 },
+	{ { .down_fraction = 0.1, .down_at_s = 5, .up_at_s = 4 }, 10 },
+	{ { .down_fraction = 0.1, .down_at_s = -1 }, 10 },
+	{ { .down_fraction = 0.1, .down_at_s = INFINITY }, 10 },
+	{ { .flap_fraction = 0.1, .flap_high_s = 0, .flap_low_s = 1 }, 10 },
+	{ { .flap_fraction = 0.1, .flap_high_s = 1, .flap_low_s = 0 }, 10 },
+	{ { .flap_fraction = 0.1, .flap_high_s = 1, .flap_low_s = -1 }, 10 },
+	{ { .down_fraction = 0 }, 0 },
+	{ { .down_fraction = 0 }, 1ull << 32 },
+};
+
+START_TEST(fault_rejects)
+{
+	struct loadgen_fault f;
+	ck_assert_int_eq(
+	    loadgen_fault_init(&f, fault_bad[_i].nodes, &fault_bad[_i].o),
+	    -EINVAL);
+}
+END_TEST
+
+static const struct {
+	double t;
+	bool down;	   /* down_at 10, up_at 30 */
+	bool down_forever; /* down_at 10, no up_at */
+} down_times[] = {
+	{ 0, false, false },  { 9.999, false, false }, { 10, true, true },
+	{ 20, true, true },   { 29.999, true, true },  { 30, false, true },
+	{ 1e6, false, true },
+};
+
+START_TEST(fault_down_times)
+{
+	struct loadgen_fault f, g;
+	struct loadgen_fault_options o = { .down_fraction = 0.01,
+					   .down_at_s = 10,
+					   .up_at_s = 30 };
+	ck_assert_int_eq(loadgen_fault_init(&f, 1000, &o), 0);
+	o.up_at_s = 0;
+	ck_assert_int_eq(loadgen_fault_init(&g, 1000, &o), 0);
+	ck_assert_int_eq(loadgen_fault_is_down(&f, down_times[_i].t),
+			 down_times[_i].down);
+	ck_assert_int_eq(loadgen_fault_is_down(&g, down_times[_i].t),
+			 down_times[_i].down_forever);
+	/* Without down nodes nothing is ever down. */
+	o.down_fraction = 0;
+	o.down_at_s = 0;
+	ck_assert_int_eq(loadgen_fault_init(&g, 1000, &o), 0);
+	ck_assert(!loadgen_fault_is_down(&g, down_times[_i].t));
+}
+END_TEST
+
+/* Flapper rank r of F is high while (t + r * P / F) mod P < high. */
+static const struct {
+	uint64_t rank;
+	double t;
+	bool high;
+} flap_times[] = {
+	/* high 3, low 5, P 8, 4 flappers: offsets 0, 2, 4, 6 */
+	{ 0, 0, true },	     { 0, 2.999, true }, { 0, 3, false },
+	{ 0, 7.999, false }, { 0, 8, true },	 { 0, 802.5, true },
+	{ 1, 0, true },	     { 1, 0.999, true }, { 1, 1, false },
+	{ 1, 6, true },	     { 2, 0, false },	 { 2, 4, true },
+	{ 3, 0, false },     { 3, 2, true },	 { 3, 5, false },
+};
+
+START_TEST(fault_flap_phase)
+{
+	struct loadgen_fault f;
+	struct loadgen_fault_options o = { .flap_fraction = 0.4,
+					   .flap_high_s = 3,
+					   .flap_low_s = 5 };
+	ck_assert_int_eq(loadgen_fault_init(&f, 10, &o), 0);
+	ck_assert_uint_eq(f.flap, 4);
+	ck_assert_int_eq(
+	    loadgen_fault_flap_high(&f, flap_times[_i].rank, flap_times[_i].t),
+	    flap_times[_i].high);
+}
+END_TEST
+
+/* What the bench relies on: sampled at the load generator's schedule
+ * (every 1 / rate s from the start), every flapper sends runs of exactly
+ * ceil(high * rate) or floor(high * rate) high samples, never more, and
+ * goes high in every period. With high 3 s and rate 1/s: 3 samples, so
+ * the condition holds at most about 3 s at the server, under any `for`
+ * of 4 s or more. */
+START_TEST(fault_flap_runs)
+{
+	struct loadgen_fault f;
+	struct loadgen_fault_options o = { .flap_fraction = 0.01,
+					   .flap_high_s = 3,
+					   .flap_low_s = 5 };
+	struct loadgen_sched s;
+	const uint64_t n = 10000;
+
+	ck_assert_int_eq(loadgen_fault_init(&f, n, &o), 0);
+	ck_assert_int_eq(loadgen_sched_init(&s, n, 1, 120, 0), 0);
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t rank, run = 0, runs = 0;
+		bool first = true;
+		if (loadgen_fault_role(&f, i, &rank) != LOADGEN_ROLE_FLAP)
+			continue;
+		/* Node i's samples are publishes i, i + n, i + 2n, ... */
+		for (uint64_t k = i; k < s.total; k += n) {
+			double t = (double)loadgen_sched_at(&s, k) / 1e9;
+			if (loadgen_fault_flap_high(&f, rank, t)) {
+				run++;
+				continue;
+			}
+			/* A run that began at the first sample may be cut. */
+			if (run && !(first && run == (k - i) / n)) {
+				ck_assert_uint_eq(run, 3);
+				runs++;
+			}
+			if (run)
+				first = false;
+			run = 0;
+		}
+		ck_assert_uint_le(run, 3);
+		/* 120 s of periods of 8 s: 15 high phases, the first or the
+		 * last perhaps cut. */
+		ck_assert_uint_ge(runs, 14);
+	}
+}
+END_TEST
+
+START_TEST(fault_event_lines)
+{
+	char line[64];
+
+	ck_assert_int_eq(loadgen_fault_event_line(line, sizeof(line), "down",
+						  "lg-42", 1795000000123),
+			 25);
+	ck_assert_str_eq(line, "down lg-42 1795000000123\n");
+	ck_assert_int_eq(
+	    loadgen_fault_event_line(line, sizeof(line), "flap_high", "n", 0),
+	    14);
+	ck_assert_str_eq(line, "flap_high n 0\n");
+	ck_assert_int_eq(
+	    loadgen_fault_event_line(line, 10, "down", "lg-42", 1795000000123),
+	    -E2BIG);
+	ck_assert_int_eq(loadgen_fault_event_line(line, sizeof(line), "down",
+						  "two words", 1),
+			 -EINVAL);
+	ck_assert_int_eq(
+	    loadgen_fault_event_line(line, sizeof(line), "", "lg-1", 1),
+	    -EINVAL);
+	ck_assert_int_eq(
+	    loadgen_fault_event_line(line, sizeof(line), "up", "a\nb", 1),
+	    -EINVAL);
+	ck_assert_int_eq(
+	    loadgen_fault_event_line(line, sizeof(line), "up", NULL, 1),
+	    -EINVAL);
+}
+END_TEST
+
+/* The state messages pass the server's decoder with what they say; the
+ * down one rebuilt from the CONNECT's conn and ts is the will, byte for
+ * byte. */
+START_TEST(payload_state)
+{
+	struct buf will, again;
+	const int64_t ts = 1795000000123;
+
+	buf_init(&will, 4096);
+	buf_init(&again, 4096);
+	for (int online = 0; online <= 1; online++) {
+		struct wire_msg m;
+		char detail[160] = "";
+		ck_assert_int_eq(loadgen_payload_state(&will, "lg-7", "boot-1",
+						       online, 42, ts),
+				 0);
+		enum wire_reject r = wire_decode(
+		    "acgs/v1", "acgs/v1/lg-7/state", will.data, will.len, HASH,
+		    ts + 60000, &m, detail, sizeof(detail));
+		ck_assert_msg(r == WIRE_OK, "rejected: %s %s",
+			      wire_reject_name(r), detail);
+		ck_assert_int_eq(m.kind, WIRE_STATE);
+		ck_assert_str_eq(m.node, "lg-7");
+		ck_assert_int_eq(m.online, online);
+		ck_assert_uint_eq(m.conn, 42);
+		ck_assert_int_eq(m.ts_ms, ts);
+		const char *boot = NULL;
+		ck_assert_int_eq(wire_get_string(m.json, "boot_id", &boot), 0);
+		ck_assert_str_eq(boot, "boot-1");
+		wire_msg_release(&m);
+	}
+	ck_assert_int_eq(
+	    loadgen_payload_state(&will, "lg-7", "boot-1", false, 42, ts), 0);
+	ck_assert_int_eq(
+	    loadgen_payload_state(&again, "lg-7", "boot-1", false, 42, ts), 0);
+	ck_assert_uint_eq(will.len, again.len);
+	ck_assert_int_eq(memcmp(will.data, again.data, will.len), 0);
+	ck_assert_int_eq(
+	    loadgen_payload_state(&will, "bad node", "boot-1", false, 1, ts),
+	    -EINVAL);
+	buf_release(&will);
+	buf_release(&again);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("loadgen");
@@ -695,6 +1003,14 @@ Suite *make_suite(void)
 	tcase_add_loop_test(tc, mqtt_parse, 0, ARRAY_SIZE(parses));
 	tcase_add_test(tc, mqtt_connection);
 	tcase_add_test(tc, mqtt_refused);
+	tcase_add_loop_test(tc, fault_roles, 0, ARRAY_SIZE(fault_cases));
+	tcase_add_test(tc, fault_spread);
+	tcase_add_loop_test(tc, fault_rejects, 0, ARRAY_SIZE(fault_bad));
+	tcase_add_loop_test(tc, fault_down_times, 0, ARRAY_SIZE(down_times));
+	tcase_add_loop_test(tc, fault_flap_phase, 0, ARRAY_SIZE(flap_times));
+	tcase_add_test(tc, fault_flap_runs);
+	tcase_add_test(tc, fault_event_lines);
+	tcase_add_test(tc, payload_state);
 	suite_add_tcase(s, tc);
 	return s;
 }
