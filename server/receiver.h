@@ -3,7 +3,7 @@
  *
  * Kinds: PagerDuty Events API v2, Slack incoming webhooks, a generic JSON
  * webhook (Alertmanager's webhook format) and Alertmanager's
- * POST /api/v2/alerts. docs/alerts-delivery.md documents every key and
+ * POST /api/v2/alerts. docs/alerts.md ("Receivers") documents every key and
  * payload with examples.
  *
  * The payload builders are pure functions of a struct receiver_alert and

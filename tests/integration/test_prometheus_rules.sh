@@ -5,8 +5,9 @@
 # the rules without error, and every metric name the rules use is exported
 # by the server. The names come from the queries as Prometheus itself
 # parsed and printed them (GET /api/v1/rules), not from our own reading of
-# the YAML. Until the server exports the per-node series that
-# docs/alerts-prometheus.md proposes, the last check fails and names them.
+# the YAML. When the server stops exporting a series the rules use
+# (docs/alerts.md, "For Prometheus users"), the last check fails and names
+# the missing ones.
 # ACGS constitutional hash: cdd01ef066bc6cf2
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/pg.sh"
