@@ -21,6 +21,7 @@
 struct rxstate {
 	bool picked;	   /* a route sends this episode to it */
 	bool trigger_sent; /* it holds an open trigger */
+	bool held;	   /* its trigger was counted as held back (muted) */
 	struct alertroute_timing t;
 	int64_t last_sent_ms, last_resolve_ms;
 	unsigned sends; /* notifications so far, for idempotency keys */
@@ -405,7 +406,7 @@ static void pick_receivers(struct alertengine *e, struct inst *i)
 	size_t n = alertroute_select(e->opt.routes, e->nrx, l, nl, p);
 
 	for (size_t k = 0; k < e->nrx; k++)
-		i->rx[k].picked = false;
+		i->rx[k].picked = i->rx[k].held = false;
 	for (size_t k = 0; k < n; k++)
 		if (p[k].rx < e->nrx) {
 			i->rx[p[k].rx].picked = true;
@@ -484,15 +485,22 @@ static void update(struct alertengine *e, struct inst *i, int64_t now_ms)
 			mute = muted(e, i, now_ms);
 		if (!r->trigger_sent) {
 			if (mute) {
-				e->stats.muted++;
+				/* Counted once per trigger held back. */
+				e->stats.muted += !r->held;
+				r->held = true;
 				continue;
 			}
 			if (now_ms >= first_due(i, k))
 				notify(e, i, k, false, now_ms);
-		} else if (!i->acked_by && !mute &&
-			   now_ms >= r->last_sent_ms + repeat_ms(e, i, k)) {
-			notify(e, i, k, false, now_ms);
+			continue;
 		}
+		/* Alertmanager ends an alert that is not re-sent within its
+		 * resolve_timeout: it hears of every firing alert it holds,
+		 * acked or muted here or not (it has silences of its own). */
+		bool am = e->opt.receivers->v[k].kind == RECEIVER_ALERTMANAGER;
+		if ((am || (!i->acked_by && !mute)) &&
+		    now_ms >= r->last_sent_ms + repeat_ms(e, i, k))
+			notify(e, i, k, false, now_ms);
 	}
 }
 
@@ -626,10 +634,9 @@ static void eval_one(struct alertengine *e, const struct alertrule *r,
 		set_labels(i, node);
 		render(i, node, value);
 	}
-	if (tr == ALERTSTATE_TO_FIRING) {
-		clear_ack(i);
+	/* An ack given while pending holds for the episode. */
+	if (tr == ALERTSTATE_TO_FIRING)
 		pick_receivers(e, i);
-	}
 	if (from != i->st.state)
 		transition(e, i, from, now_ms);
 	if (tr == ALERTSTATE_TO_FIRING || tr == ALERTSTATE_TO_RESOLVED) {
@@ -769,11 +776,12 @@ int64_t alertengine_next_due_ms(const struct alertengine *e, int64_t now_ms)
 				continue;
 			if (mute < 0)
 				mute = muted(e, i, now_ms);
-			if (mute)
-				break;
-			if (!r->trigger_sent)
+			bool am = e->opt.receivers->v[k].kind ==
+				  RECEIVER_ALERTMANAGER;
+			if (!r->trigger_sent && !mute)
 				min_due(&due, first_due(i, k), now_ms);
-			else if (!i->acked_by)
+			else if (r->trigger_sent &&
+				 (am || (!i->acked_by && !mute)))
 				min_due(&due,
 					r->last_sent_ms + repeat_ms(e, i, k),
 					now_ms);
@@ -989,6 +997,10 @@ int alertengine_restore(struct alertengine *e,
 	if (r == &ghost) {
 		i->rule = NULL;
 		drop(e, i, now_ms);
+	} else if (i->st.state == ALERTSTATE_RESOLVED) {
+		/* Saved as resolved with triggers still open: the old leader
+		 * stopped between recording the resolve and queueing it. */
+		update(e, i, now_ms);
 	}
 	return 0;
 }

@@ -16,9 +16,10 @@
  *   firing, unless it is silenced or inhibited (then when that ends while
  *   it still fires), after the route's group_wait, and never sooner than
  *   group_interval after the last resolve sent to that receiver;
- * - the trigger again every repeat_interval while it fires and is not
- *   acked (every 60 s to an Alertmanager receiver, whose alerts expire
- *   unless re-sent);
+ * - the trigger again every repeat_interval while it fires, is not acked
+ *   (an ack given while pending counts) and is not muted; to an
+ *   Alertmanager receiver every 60 s while it fires, acked and muted or
+ *   not, because Alertmanager ends an alert that is not re-sent;
  * - a resolve to every receiver that got a trigger, when the instance
  *   resolves or its rule is removed, silenced or not: an incident that was
  *   opened is always closed. */

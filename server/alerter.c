@@ -554,10 +554,11 @@ static void *run(void *arg)
 		if (mono >= next_lease) {
 			bool was = a->leader;
 			bool lead = lease_refresh(a->lease, mono) == 1;
-			if (lead != was) {
-				set_leader(a, lead);
+			/* Also when nothing changed: a follower names the
+			 * current holder, which may have changed. */
+			set_leader(a, lead);
+			if (lead != was)
 				restored = false;
-			}
 			next_lease = lease_next_refresh_ms(a->lease);
 		}
 		int64_t due = next_lease;

@@ -1046,6 +1046,38 @@ static bool differs(const char *a, const char *b)
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
 }
 
+static bool receivers_differ(const struct receiver_set *a,
+			     const struct receiver_set *b)
+{
+	if (a->n != b->n)
+		return true;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct receiver *x = &a->v[i], *y = &b->v[i];
+		if (x->kind != y->kind || strcmp(x->name, y->name) != 0 ||
+		    differs(x->url, y->url) || x->timeout != y->timeout ||
+		    strcmp(x->routing_key, y->routing_key) != 0 ||
+		    differs(x->bearer_token, y->bearer_token))
+			return true;
+	}
+	return false;
+}
+
+static bool routes_differ(const struct alertroute_set *a,
+			  const struct alertroute_set *b)
+{
+	if (a->n != b->n)
+		return true;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct alertroute *x = &a->v[i], *y = &b->v[i];
+		if (strcmp(x->name, y->name) != 0 ||
+		    differs(x->match, y->match) ||
+		    differs(x->receivers, y->receivers) || x->cont != y->cont ||
+		    memcmp(&x->timing, &y->timing, sizeof(x->timing)) != 0)
+			return true;
+	}
+	return false;
+}
+
 /* SIGHUP: take what can change while running (the scoring policy, the log
  * level, the breakers' settings stay as built); name what needs a
  * restart. A file or policy that does not validate changes nothing. */
@@ -1090,9 +1122,19 @@ static void reload(struct server *s)
 		  n->anonymous_viewer != s->cfg->anonymous_viewer },
 		{ "[alerts] rules_dir (turning alerting on or off)",
 		  (n->rules_dir == NULL) != (s->cfg->rules_dir == NULL) },
-		{ "[receiver.*] and [route *] sections",
-		  n->receivers.n != s->cfg->receivers.n ||
-		      n->routes.n != s->cfg->routes.n },
+		{ "[receiver.*] sections (or a secret they read)",
+		  receivers_differ(&n->receivers, &s->cfg->receivers) },
+		{ "[route *] sections",
+		  routes_differ(&n->routes, &s->cfg->routes) },
+		{ "[alerts] eval_interval",
+		  n->eval_interval != s->cfg->eval_interval },
+		{ "[alerts] lease_ttl", n->lease_ttl != s->cfg->lease_ttl },
+		{ "[alerts] api_url", differs(n->api_url, s->cfg->api_url) },
+		{ "[alerts] grafana_url",
+		  differs(n->grafana_url, s->cfg->grafana_url) },
+		{ "[alerts] backoff_initial or backoff_cap",
+		  n->backoff_initial != s->cfg->backoff_initial ||
+		      n->backoff_cap != s->cfg->backoff_cap },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(restart); i++)
 		if (restart[i].changed)

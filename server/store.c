@@ -1481,7 +1481,8 @@ int store_silence_expire(struct store *s, int64_t id)
 	const char *params[] = { ids };
 	_cleanup_pgresult_ PGresult *r = NULL;
 	/* A silence that already ended keeps its end; one that has not
-	 * started yet ends before it starts, so it never applies. */
+	 * started yet ends 1 ms after its start (ends_at must stay after
+	 * starts_at), and is expired, so it never applies. */
 	rc = exec_params(
 	    s,
 	    "UPDATE silences SET expired_at = coalesce(expired_at, now()),"

@@ -91,8 +91,8 @@ CREATE INDEX alert_events_instance ON alert_events (dedup_key, ts);
 CREATE INDEX alert_events_rule ON alert_events (rule, key, ts);
 
 -- Silences: label matchers and a time window; they stop notifications,
--- not evaluation. matchers is an array of objects such as
--- {"name": "node", "value": "web-1", "op": "="}.
+-- not evaluation. matchers is an array of Alertmanager's matcher objects,
+-- {"name": "node", "value": "web-1", "isRegex": false, "isEqual": true}.
 CREATE TABLE silences (
     id         bigserial PRIMARY KEY,
     created_at timestamptz NOT NULL DEFAULT now(),

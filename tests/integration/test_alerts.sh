@@ -288,3 +288,8 @@ kill -HUP "$SERVER_PID"
 two_rules() { [ "$(metric acgs_alert_rules)" = 2 ]; }
 wait_until 10 two_rules || fail "the fixed file was not loaded: $(grep reload "$TMP/server.log" | tail -3)"
 pass "SIGHUP: a bad rule file refused with file:line (rules kept), the fixed one loaded"
+sed -i "s|^url = http://127.0.0.1:$pdport/v2/enqueue|url = http://127.0.0.1:$pdport/v2/other|" "$TMP/server.conf"
+kill -HUP "$SERVER_PID"
+named() { grep -q 'reload: \[receiver\.\*\] sections (or a secret they read) changed; it takes effect after a restart' "$TMP/server.log"; }
+wait_until 10 named || fail "a changed receiver URL not named on SIGHUP: $(grep reload "$TMP/server.log" | tail -3)"
+pass "SIGHUP: a changed receiver is named as needing a restart"

@@ -607,8 +607,82 @@ START_TEST(test_alertmanager_resend)
 	tick(&f, 2 * M);
 	ck_assert_uint_eq(sent(&f, NULL, "am", false), 1);
 	ck_assert_uint_eq(sent(&f, NULL, "pd", false), 0);
+	/* Acked and silenced: Alertmanager still hears of it every minute
+	 * (it would end the alert otherwise); the others do not. */
+	char got[ALERTSTATE_DEDUP_KEY_LEN];
+	ck_assert_int_eq(alertengine_ack(f.e, f.act[0].dedup_key, "bob", "",
+					 T0 + 2 * M, got),
+			 0);
+	silence(&f, 3, "node=web-1", 2 * M, H);
+	tick(&f, 3 * M);
+	ck_assert_uint_eq(sent(&f, NULL, "am", false), 1);
+	ck_assert_uint_eq(notifications(&f), 1);
 	fx_free(&f);
 }
+
+START_TEST(test_ack_while_pending_and_muted_count)
+{
+	struct fx f;
+	char got[ALERTSTATE_DEDUP_KEY_LEN];
+	struct alertengine_stats st;
+
+	fx_init(&f, "[route r]\n"
+		    "receivers = pd\n"
+		    "repeat_interval = 1h\n");
+	node(&f, "web-1", 1, 0.1, 0);
+	const struct alertengine_action *p = transition(&f, ALERTSTATE_PENDING);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(
+	    alertengine_ack(f.e, p->dedup_key, "ann", "known", T0 + S, got), 0);
+	node(&f, "web-1", 1, 0.1, M);
+	ck_assert_uint_eq(sent(&f, NULL, "pd", false), 1);
+	/* The ack outlived the move to firing: no repeat. */
+	tick(&f, 3 * H);
+	ck_assert_uint_eq(notifications(&f), 0);
+	fx_free(&f);
+
+	/* A silenced trigger is counted once, however many ticks pass. */
+	fx_init(&f, NULL);
+	silence(&f, 1, "node=web-1", 0, H);
+	node(&f, "web-1", 1, 0.1, 0);
+	node(&f, "web-1", 1, 0.1, M);
+	for (int64_t t = M; t < 10 * M; t += S)
+		tick(&f, t);
+	alertengine_get_stats(f.e, &st);
+	ck_assert_uint_eq(st.muted, 2); /* pd and chat */
+	fx_free(&f);
+}
+END_TEST
+
+START_TEST(test_restore_resolved_with_open_trigger)
+{
+	struct fx f;
+	static const struct label l[] = { { "alertname", "NodeDown" },
+					  { "node", "web-1" } };
+	struct alertengine_saved s = {
+		.rule = "NodeDown",
+		.scope_key = "web-1",
+		.state = ALERTSTATE_RESOLVED,
+		.active_since_ms = T0,
+		.fired_at_ms = T0 + M,
+		.resolved_at_ms = T0 + 2 * M,
+		.last_true_ms = T0 + M,
+		.value = 0,
+		.firing_value = 1,
+		.notified = "pd",
+		.labels = l,
+		.nlabels = 2,
+	};
+
+	/* The old leader recorded the resolve but died before queueing it. */
+	fx_init(&f, NULL);
+	ck_assert_int_eq(alertengine_restore(f.e, &s, T0 + 3 * M), 0);
+	fx_take(&f);
+	ck_assert_uint_eq(sent(&f, "NodeDown", "pd", true), 1);
+	ck_assert_uint_eq(notifications(&f), 1);
+	fx_free(&f);
+}
+END_TEST
 END_TEST
 
 Suite *make_suite(void)
@@ -626,6 +700,8 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_probes_and_fleet);
 	tcase_add_test(tc, test_reload_and_restore);
 	tcase_add_test(tc, test_alertmanager_resend);
+	tcase_add_test(tc, test_ack_while_pending_and_muted_count);
+	tcase_add_test(tc, test_restore_resolved_with_open_trigger);
 	suite_add_tcase(s, tc);
 	return s;
 }
