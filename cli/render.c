@@ -289,27 +289,42 @@ static int node_cmp(const void *x, const void *y)
 	return c ? c : strcmp(a ? a : "", b ? b : "");
 }
 
+/* The items of arr (count of them, count > 0) in a new array sorted by
+ * cmp, or NULL when out of memory. */
+static const cJSON **sorted_items(const cJSON *arr, int count,
+				  int (*cmp)(const void *, const void *))
+{
+	const cJSON **v = calloc((size_t)count, sizeof(*v));
+	const cJSON *it;
+	int i = 0;
+
+	if (!v)
+		return NULL;
+	cJSON_ArrayForEach(it, arr)
+	{
+		if (i < count)
+			v[i++] = it;
+	}
+	qsort(v, (size_t)i, sizeof(*v), cmp);
+	return v;
+}
+
 int render_nodes(const cJSON *doc, int64_t now_ms, struct buf *out)
 {
-	const cJSON *nodes = get(doc, "nodes"), *n;
+	const cJSON *nodes = get(doc, "nodes");
 	_cleanup_free_ const cJSON **sorted = NULL;
 	struct table t;
 	double total;
-	int count = cJSON_GetArraySize(nodes), r, i = 0;
+	int count = cJSON_GetArraySize(nodes), r;
 
 	if (!cJSON_IsArray(nodes))
 		return -EPROTO;
 	if (!count)
 		return buf_puts(out, "no nodes\n");
 	/* The server lists nodes in no particular order; people read ids. */
-	sorted = calloc((size_t)count, sizeof(*sorted));
+	sorted = sorted_items(nodes, count, node_cmp);
 	if (!sorted)
 		return -ENOMEM;
-	cJSON_ArrayForEach(n, nodes)
-	{
-		sorted[i++] = n;
-	}
-	qsort(sorted, (size_t)count, sizeof(*sorted), node_cmp);
 	table_init(&t);
 	table_col(&t, "ID", TABLE_LEFT, 0);
 	table_col(&t, "STATE", TABLE_LEFT, 0);
@@ -320,7 +335,7 @@ int render_nodes(const cJSON *doc, int64_t now_ms, struct buf *out)
 	table_col(&t, "COMPLIANCE", TABLE_RIGHT, 0);
 	table_col(&t, "LAST SEEN", TABLE_LEFT, 0);
 	table_col(&t, "LABELS", TABLE_LEFT, W_LABELS);
-	for (i = 0; i < count; i++)
+	for (int i = 0; i < count; i++)
 		node_row(&t, sorted[i], now_ms);
 	r = flush(&t, out, false);
 	if (!r && num(doc, "total", &total) && total > count)
@@ -925,20 +940,14 @@ static void alert_row(struct table *t, const cJSON *a, int64_t now_ms)
 static int alerts_table(const cJSON *alerts, int64_t now_ms, struct buf *out)
 {
 	_cleanup_free_ const cJSON **sorted = NULL;
-	int count = cJSON_GetArraySize(alerts), i = 0;
-	const cJSON *a;
+	int count = cJSON_GetArraySize(alerts);
 	struct table t;
 
 	if (!count)
 		return buf_puts(out, "no alerts\n");
-	sorted = calloc((size_t)count, sizeof(*sorted));
+	sorted = sorted_items(alerts, count, alert_cmp);
 	if (!sorted)
 		return -ENOMEM;
-	cJSON_ArrayForEach(a, alerts)
-	{
-		sorted[i++] = a;
-	}
-	qsort(sorted, (size_t)count, sizeof(*sorted), alert_cmp);
 	table_init(&t);
 	table_col(&t, "ID", TABLE_LEFT, 0);
 	table_col(&t, "STATE", TABLE_LEFT, 0);
@@ -948,7 +957,7 @@ static int alerts_table(const cJSON *alerts, int64_t now_ms, struct buf *out)
 	table_col(&t, "VALUE", TABLE_RIGHT, 0);
 	table_col(&t, "SINCE", TABLE_LEFT, 0);
 	table_col(&t, "NOTE", TABLE_LEFT, W_NOTE);
-	for (i = 0; i < count; i++)
+	for (int i = 0; i < count; i++)
 		alert_row(&t, sorted[i], now_ms);
 	return flush(&t, out, false);
 }

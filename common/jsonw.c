@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "timeutil.h"
 #include "utf8.h"
 
 void jsonw_init(struct jsonw *w, struct buf *out)
@@ -260,6 +261,28 @@ void jsonw_kv_double_or_null(struct jsonw *w, const char *key, bool have,
 		jsonw_double(w, v);
 	else
 		jsonw_null(w);
+}
+
+void jsonw_kv_str_or_null(struct jsonw *w, const char *key, const char *s)
+{
+	jsonw_key(w, key);
+	if (s)
+		jsonw_str(w, s);
+	else
+		jsonw_null(w);
+}
+
+void jsonw_kv_time_ms(struct jsonw *w, const char *key, int64_t ms)
+{
+	char t[RFC3339_LEN];
+
+	if (ms <= 0) {
+		jsonw_key(w, key);
+		jsonw_null(w);
+		return;
+	}
+	time_format_rfc3339_ms(ms, t);
+	jsonw_kv_str(w, key, t);
 }
 
 int jsonw_finish(struct jsonw *w)

@@ -57,6 +57,11 @@ void jsonw_kv_bool(struct jsonw *w, const char *key, bool v);
 /* key: v when have, else key: null (a value that cannot be computed). */
 void jsonw_kv_double_or_null(struct jsonw *w, const char *key, bool have,
 			     double v);
+/* key: s, or key: null when s is NULL. */
+void jsonw_kv_str_or_null(struct jsonw *w, const char *key, const char *s);
+/* key: the time ms as RFC 3339 UTC with milliseconds, or key: null when ms
+ * <= 0 (a time that has not happened). */
+void jsonw_kv_time_ms(struct jsonw *w, const char *key, int64_t ms);
 
 /* 0 when everything was written and all nesting closed, else a negative
  * errno (-E2BIG when the buffer cap was hit, -EINVAL on misuse). */

@@ -1056,29 +1056,6 @@ void alertengine_action_labels_json(const struct alertengine_action *a,
 
 /* ---- the API ---- */
 
-static void kv_time(struct jsonw *w, const char *k, int64_t ms)
-{
-	char t[RFC3339_LEN];
-
-	if (ms <= 0) {
-		jsonw_key(w, k);
-		jsonw_null(w);
-		return;
-	}
-	time_format_rfc3339_ms(ms, t);
-	jsonw_kv_str(w, k, t);
-}
-
-static void kv_str_or_null(struct jsonw *w, const char *k, const char *v)
-{
-	if (v)
-		jsonw_kv_str(w, k, v);
-	else {
-		jsonw_key(w, k);
-		jsonw_null(w);
-	}
-}
-
 static void alert_json(const struct alertengine *e, const struct inst *i,
 		       int64_t now_ms, struct jsonw *w)
 {
@@ -1091,7 +1068,7 @@ static void alert_json(const struct alertengine *e, const struct inst *i,
 	jsonw_kv_str(w, "scope",
 		     i->rule ? alertrule_scope_name(i->rule->scope) : "node");
 	jsonw_kv_str(w, "key", i->scope_key);
-	kv_str_or_null(w, "probe", i->probe);
+	jsonw_kv_str_or_null(w, "probe", i->probe);
 	jsonw_kv_str(w, "state", alertstate_state_name(i->st.state));
 	jsonw_kv_str(w, "severity",
 		     i->rule ? alertrule_severity_name(i->rule->severity)
@@ -1099,9 +1076,9 @@ static void alert_json(const struct alertengine *e, const struct inst *i,
 	jsonw_kv_double(w, "value", i->st.value);
 	jsonw_kv_double(w, "threshold",
 			i->rule ? i->rule->cond.threshold : NAN);
-	kv_time(w, "active_since", i->st.active_since_ms);
-	kv_time(w, "fired_at", i->st.fired_at_ms);
-	kv_time(w, "resolved_at", i->st.resolved_at_ms);
+	jsonw_kv_time_ms(w, "active_since", i->st.active_since_ms);
+	jsonw_kv_time_ms(w, "fired_at", i->st.fired_at_ms);
+	jsonw_kv_time_ms(w, "resolved_at", i->st.resolved_at_ms);
 	jsonw_kv_str(w, "summary", i->summary ? i->summary : "");
 	jsonw_kv_str(w, "description", i->description ? i->description : "");
 	jsonw_key(w, "labels");
@@ -1115,8 +1092,8 @@ static void alert_json(const struct alertengine *e, const struct inst *i,
 		jsonw_i64(w, ids[k]);
 	jsonw_arr_end(w);
 	jsonw_kv_bool(w, "inhibited", inhibited(e, i));
-	kv_str_or_null(w, "acked_by", i->acked_by);
-	kv_time(w, "acked_at", i->acked_ms);
+	jsonw_kv_str_or_null(w, "acked_by", i->acked_by);
+	jsonw_kv_time_ms(w, "acked_at", i->acked_ms);
 	jsonw_key(w, "notified");
 	jsonw_arr_begin(w);
 	for (size_t k = 0; k < e->nrx; k++)

@@ -675,18 +675,10 @@ int alerter_start(struct alerter *a)
 
 void alerter_list_json(struct alerter *a, unsigned mask, struct jsonw *w)
 {
-	char t[RFC3339_LEN];
-
 	pthread_mutex_lock(&a->lock);
 	jsonw_kv_bool(w, "leader", a->leader);
 	jsonw_kv_str(w, "leader_id", a->leader_id);
-	if (a->evaluated_ms > 0) {
-		time_format_rfc3339_ms(a->evaluated_ms, t);
-		jsonw_kv_str(w, "evaluated_at", t);
-	} else {
-		jsonw_key(w, "evaluated_at");
-		jsonw_null(w);
-	}
+	jsonw_kv_time_ms(w, "evaluated_at", a->evaluated_ms);
 	jsonw_key(w, "alerts");
 	alertengine_list_json(a->e, mask, time_real_ms(), w);
 	pthread_mutex_unlock(&a->lock);

@@ -786,18 +786,6 @@ static int h_compliance(void *ctx, const struct api_request *req,
 
 /* ---- tokens (admin) ---- */
 
-static void write_ms(struct jsonw *w, const char *key, int64_t ms)
-{
-	char ts[RFC3339_LEN];
-	if (!ms) {
-		jsonw_key(w, key);
-		jsonw_null(w);
-		return;
-	}
-	time_format_rfc3339_ms(ms, ts);
-	jsonw_kv_str(w, key, ts);
-}
-
 static void write_token(void *ctx, const struct store_token *t)
 {
 	struct jsonw *w = ctx;
@@ -805,9 +793,9 @@ static void write_token(void *ctx, const struct store_token *t)
 	jsonw_kv_i64(w, "id", t->id);
 	jsonw_kv_str(w, "name", t->name);
 	jsonw_kv_str(w, "role", t->role);
-	write_ms(w, "created_at", t->created_ms);
-	write_ms(w, "last_used_at", t->last_used_ms);
-	write_ms(w, "revoked_at", t->revoked_ms);
+	jsonw_kv_time_ms(w, "created_at", t->created_ms);
+	jsonw_kv_time_ms(w, "last_used_at", t->last_used_ms);
+	jsonw_kv_time_ms(w, "revoked_at", t->revoked_ms);
 	jsonw_obj_end(w);
 }
 
@@ -932,7 +920,7 @@ static void write_history(void *ctx, const struct store_alert *a)
 {
 	struct jsonw *w = ctx;
 	jsonw_obj_begin(w);
-	write_ms(w, "ts", a->ts_ms);
+	jsonw_kv_time_ms(w, "ts", a->ts_ms);
 	jsonw_kv_str(w, "id", a->dedup_key);
 	jsonw_kv_str(w, "rule", a->rule);
 	jsonw_kv_str(w, "scope", a->scope);
@@ -940,12 +928,7 @@ static void write_history(void *ctx, const struct store_alert *a)
 	jsonw_kv_str(w, "from", a->from_state);
 	jsonw_kv_str(w, "to", a->state);
 	jsonw_kv_double(w, "value", a->value);
-	if (a->severity)
-		jsonw_kv_str(w, "severity", a->severity);
-	else {
-		jsonw_key(w, "severity");
-		jsonw_null(w);
-	}
+	jsonw_kv_str_or_null(w, "severity", a->severity);
 	jsonw_obj_end(w);
 }
 
@@ -1091,12 +1074,12 @@ static void write_silence(void *ctx, const struct store_silence *x)
 	}
 	cJSON_Delete(j);
 	jsonw_arr_end(w);
-	write_ms(w, "starts_at", x->starts_ms);
-	write_ms(w, "ends_at", x->ends_ms);
+	jsonw_kv_time_ms(w, "starts_at", x->starts_ms);
+	jsonw_kv_time_ms(w, "ends_at", x->ends_ms);
 	jsonw_kv_str(w, "comment", x->comment);
 	jsonw_kv_str(w, "author", x->author);
-	write_ms(w, "created_at", x->created_ms);
-	write_ms(w, "expired_at", x->expired_ms);
+	jsonw_kv_time_ms(w, "created_at", x->created_ms);
+	jsonw_kv_time_ms(w, "expired_at", x->expired_ms);
 	jsonw_kv_str(w, "state", st);
 	jsonw_obj_end(w);
 }

@@ -811,7 +811,7 @@ static int metrics_setup(struct server *s)
 }
 
 /* A Prometheus counter only goes up: advance it to the source's value. */
-static void mirror_counter(struct metric_series *m, uint64_t value)
+void server_mirror_counter(struct metric_series *m, uint64_t value)
 {
 	double cur = metric_value(m);
 	if (m && (double)value > cur)
@@ -828,22 +828,23 @@ void server_metrics_sync(struct server *s)
 	ingest_get_stats(s->ingest, &st);
 	pthread_mutex_unlock(&s->lock);
 	writer_get_stats(s->writer, &ws);
-	mirror_counter(s->m_received, st.received);
-	mirror_counter(s->m_samples, st.samples);
-	mirror_counter(s->m_duplicates, st.duplicates);
-	mirror_counter(s->m_replays, st.replays);
+	server_mirror_counter(s->m_received, st.received);
+	server_mirror_counter(s->m_samples, st.samples);
+	server_mirror_counter(s->m_duplicates, st.duplicates);
+	server_mirror_counter(s->m_replays, st.replays);
 	metric_gauge_set(s->m_gaps, (double)st.gaps);
-	mirror_counter(s->m_written, ws.written);
-	mirror_counter(s->m_scores_written, ws.scores);
-	mirror_counter(s->m_rollup_rows, ws.rollup_rows);
-	mirror_counter(s->m_partitions_dropped, ws.partitions_dropped);
-	mirror_counter(s->m_spooled, ws.spooled);
+	server_mirror_counter(s->m_written, ws.written);
+	server_mirror_counter(s->m_scores_written, ws.scores);
+	server_mirror_counter(s->m_rollup_rows, ws.rollup_rows);
+	server_mirror_counter(s->m_partitions_dropped, ws.partitions_dropped);
+	server_mirror_counter(s->m_spooled, ws.spooled);
 	metric_gauge_set(s->m_spool_depth, (double)ws.spool_depth);
 	metric_gauge_set(s->m_db_up, ws.db_ok);
 	metric_gauge_set(s->m_mqtt_up, mqttconn_connected(s->mqtt));
 	for (int i = 1; i < _WIRE_REJECT_MAX; i++) {
 		const char *v[] = { wire_reject_name((enum wire_reject)i) };
-		mirror_counter(metric_series(s->m_rejected, v), st.rejected[i]);
+		server_mirror_counter(metric_series(s->m_rejected, v),
+				      st.rejected[i]);
 	}
 	struct breaker *br[] = { s->db_breaker,
 				 s->hot ? hotstate_breaker(s->hot) : NULL };
@@ -852,8 +853,8 @@ void server_metrics_sync(struct server *s)
 		hotstate_get_stats(s->hot, &hs);
 		metric_gauge_set(s->m_redis_up, hs.connected);
 		metric_gauge_set(s->m_redis_pending, (double)hs.pending);
-		mirror_counter(s->m_redis_written, hs.written);
-		mirror_counter(s->m_redis_dropped, hs.dropped);
+		server_mirror_counter(s->m_redis_written, hs.written);
+		server_mirror_counter(s->m_redis_dropped, hs.dropped);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(br); i++) {
 		if (!br[i])
@@ -867,9 +868,10 @@ void server_metrics_sync(struct server *s)
 		}
 	}
 	const char *cap[] = { "capacity" }, *dir[] = { "direction" };
-	mirror_counter(metric_series(s->m_rejected, cap), st.rejected_capacity);
-	mirror_counter(metric_series(s->m_rejected, dir),
-		       st.rejected_direction);
+	server_mirror_counter(metric_series(s->m_rejected, cap),
+			      st.rejected_capacity);
+	server_mirror_counter(metric_series(s->m_rejected, dir),
+			      st.rejected_direction);
 	server_alert_metrics_sync(s);
 }
 

@@ -261,14 +261,6 @@ int server_alert_metrics_setup(struct server *s)
 	return 0;
 }
 
-static void mirror(struct metric_series *m, uint64_t value)
-{
-	double cur = metric_value(m);
-
-	if (m && (double)value > cur)
-		metric_add(m, value - (uint64_t)cur);
-}
-
 void server_alert_metrics_sync(struct server *s)
 {
 	struct alerter_stats st;
@@ -288,27 +280,29 @@ void server_alert_metrics_sync(struct server *s)
 	}
 	for (int k = ALERTSTATE_INACTIVE; k <= ALERTSTATE_RESOLVED; k++) {
 		const char *v[] = { alertstate_state_name(k) };
-		mirror(metric_series(s->ma_transitions, v),
-		       st.engine.transitions[k]);
+		server_mirror_counter(metric_series(s->ma_transitions, v),
+				      st.engine.transitions[k]);
 	}
-	mirror(s->ma_queued, st.engine.notifications);
-	mirror(s->ma_muted, st.engine.muted);
-	mirror(s->ma_passes, st.passes);
+	server_mirror_counter(s->ma_queued, st.engine.notifications);
+	server_mirror_counter(s->ma_muted, st.engine.muted);
+	server_mirror_counter(s->ma_passes, st.passes);
 	metric_gauge_set(s->ma_eval_cpu, st.eval_cpu_seconds);
 	metric_gauge_set(s->ma_backlog, (double)st.actions_backlog);
-	mirror(s->ma_record_errors, st.db_errors);
-	mirror(s->ma_dropped, st.dropped);
+	server_mirror_counter(s->ma_record_errors, st.db_errors);
+	server_mirror_counter(s->ma_dropped, st.dropped);
 	metric_gauge_set(s->ma_oldest, st.outbox.oldest_pending_s);
-	mirror(s->ma_enqueue_errors, st.outbox.enqueue_errors);
+	server_mirror_counter(s->ma_enqueue_errors, st.outbox.enqueue_errors);
 	for (size_t k = 0; k < st.outbox.n; k++) {
 		const struct outbox_receiver_stats *r = &st.outbox.r[k];
 		const char *v[] = { r->name, receiver_kind_name(r->kind) };
 		const char *n[] = { r->name };
 		metric_gauge_set(metric_series(s->ma_n_pending, v),
 				 (double)r->pending);
-		mirror(metric_series(s->ma_n_sent, v), r->sent);
-		mirror(metric_series(s->ma_n_retried, v), r->retried);
-		mirror(metric_series(s->ma_n_failed, v), r->failed);
+		server_mirror_counter(metric_series(s->ma_n_sent, v), r->sent);
+		server_mirror_counter(metric_series(s->ma_n_retried, v),
+				      r->retried);
+		server_mirror_counter(metric_series(s->ma_n_failed, v),
+				      r->failed);
 		metric_gauge_set(metric_series(s->ma_rx_breaker, n),
 				 r->breaker == BREAKER_CLOSED ? 0
 				 : r->breaker == BREAKER_OPEN ? 1

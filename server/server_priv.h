@@ -125,6 +125,10 @@ bool server_node_stale(const struct ingest_node *n, int64_t now_ms);
 /* "online", "stale" or "offline". */
 const char *server_node_state(const struct ingest_node *n, int64_t now_ms);
 
+/* Advance the counter m to value (counters only go up; the sources keep
+ * totals of their own). */
+void server_mirror_counter(struct metric_series *m, uint64_t value);
+
 /* Bring /metrics up to date with ingest's and the writer's counters. */
 void server_metrics_sync(struct server *s);
 
